@@ -1,0 +1,102 @@
+"""The rule catalog and policy profiles, read from the ``rules/`` data folder.
+
+``rules/`` ships inside the wheel as ``certcheck.rules``; these loaders are the
+only place that knows where the files are.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from certcheck.model import SEVERITY_ORDER, Finding, Severity
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    platforms: tuple[str, ...]
+    breaks: tuple[str, ...]
+    title: str
+    fix: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A policy profile: thresholds and severity overrides."""
+
+    name: str
+    description: str
+    warn_days: int
+    crit_days: int
+    severity: dict[str, Severity] = field(default_factory=dict)
+
+
+def read_data(name: str) -> bytes:
+    return resources.files("certcheck.rules").joinpath(name).read_bytes()
+
+
+@cache
+def load_catalog() -> dict[str, Rule]:
+    data = tomllib.loads(read_data("catalog.toml").decode("utf-8"))
+    rules: dict[str, Rule] = {}
+    for rule_id, entry in data.items():
+        if entry["severity"] not in SEVERITY_ORDER:
+            raise ValueError(f"catalog: {rule_id}: bad severity {entry['severity']!r}")
+        rules[rule_id] = Rule(
+            id=rule_id,
+            severity=entry["severity"],
+            platforms=tuple(entry["platforms"]),
+            breaks=tuple(entry.get("breaks", ())),
+            title=entry["title"],
+            fix=entry.get("fix", ""),
+            sources=tuple(entry.get("sources", ())),
+        )
+    return rules
+
+
+@cache
+def load_profiles() -> dict[str, Profile]:
+    data = tomllib.loads(read_data("profiles.toml").decode("utf-8"))
+    catalog = load_catalog()
+    profiles: dict[str, Profile] = {}
+    for name, entry in data.items():
+        overrides = dict(entry.get("severity", {}))
+        for rule_id, sev in overrides.items():
+            if rule_id not in catalog or sev not in SEVERITY_ORDER:
+                raise ValueError(f"profiles.toml: [{name}.severity] {rule_id} = {sev!r}")
+        profiles[name] = Profile(
+            name=name,
+            description=entry.get("description", ""),
+            warn_days=int(entry.get("warn_days", 30)),
+            crit_days=int(entry.get("crit_days", 7)),
+            severity=overrides,
+        )
+    return profiles
+
+
+def make_finding(
+    rule_id: str,
+    evidence: dict[str, Any],
+    profile: Profile | None = None,
+    severity: Severity | None = None,
+    title: str | None = None,
+    breaks: list[str] | None = None,
+) -> Finding:
+    """A finding for ``rule_id`` with the catalog's wording and the profile's severity."""
+    rule = load_catalog()[rule_id]
+    chosen = severity or (profile.severity.get(rule_id) if profile else None) or rule.severity
+    return Finding(
+        rule_id=rule_id,
+        severity=chosen,
+        platforms=list(rule.platforms),
+        title=title or rule.title,
+        evidence=evidence,
+        fix=rule.fix,
+        breaks=list(rule.breaks) if breaks is None else breaks,
+    )

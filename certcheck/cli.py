@@ -1,0 +1,436 @@
+"""The ``certcheck`` command line.
+
+Exit codes: 0 compliant at --fail-on, 1 a finding at or above it, 2 usage
+error, 3 a target could not be scanned and none failed on findings.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from certcheck import __version__
+from certcheck.catalog import load_catalog, load_profiles
+from certcheck.evaluate import Policy
+from certcheck.evaluate.trust import TrustStoreError
+from certcheck.model import ServerFacts, Target, TargetResult
+from certcheck.report import console as console_report
+from certcheck.report import jsondoc
+from certcheck.runner import EXIT_USAGE, evaluate_all, exit_code, scan_targets
+from certcheck.targets import TargetError, collect_targets, parse_target
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 every target compliant at --fail-on; 1 at least one finding at or "
+    "above --fail-on; 2 usage error (bad flag, target or file); 3 at least one target "
+    "could not be scanned (DNS, refused, timeout, not TLS) and none failed on findings."
+)
+
+app = typer.Typer(
+    name="certcheck",
+    help="Will every phone accept this server's TLS? Checks certificates, chains and "
+    "protocols against iOS ATS, Android and old Android rules.\n\n" + EXIT_CODES_HELP,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class FailOn(StrEnum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+
+
+class UsageProblem(Exception):
+    """A problem with what the user gave us: exit code 2, one line, no traceback."""
+
+
+def fail_usage(message: str) -> NoReturn:
+    raise UsageProblem(message)
+
+
+def _profile_names() -> list[str]:
+    return sorted(load_profiles())
+
+
+# -- shared options ---------------------------------------------------------------------------
+
+CaFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-file",
+        help="PEM file of extra trust anchors (private CA), added to "
+        "the Mozilla roots from certifi.",
+    ),
+]
+Distrust = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--distrust",
+        metavar="SHA256",
+        help="Treat the CA certificate with this "
+        "SHA-256 fingerprint as fully distrusted on every platform (repeatable).",
+    ),
+]
+Profile = Annotated[
+    str, typer.Option("--profile", help="Policy profile: wechat (default), ats or strict.")
+]
+WarnDays = Annotated[
+    int | None,
+    typer.Option(
+        "--warn-days",
+        help="Warn when the certificate expires within this many days (profile default 30).",
+        min=0,
+    ),
+]
+CritDays = Annotated[
+    int | None,
+    typer.Option(
+        "--crit-days",
+        help="Error when the certificate expires within this many days (profile default 7).",
+        min=0,
+    ),
+]
+FailOnOpt = Annotated[
+    FailOn, typer.Option("--fail-on", help="Lowest severity that makes the exit code 1.")
+]
+JsonOut = Annotated[
+    str | None,
+    typer.Option(
+        "--json",
+        metavar="FILE",
+        help="Write the JSON results document to FILE ('-' for standard output).",
+    ),
+]
+Verbose = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Show info findings and fix advice.")
+]
+
+
+def _read_file(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        fail_usage(f"{what} {str(path)!r}: {exc.strerror or exc}")
+
+
+def _policy(
+    profile: str,
+    warn_days: int | None,
+    crit_days: int | None,
+    ca_file: Path | None,
+    distrust: list[str] | None,
+) -> Policy:
+    if profile not in load_profiles():
+        fail_usage(f"--profile {profile!r}: choose one of {', '.join(_profile_names())}")
+    for fp in distrust or []:
+        clean = fp.lower().replace(":", "")
+        if len(clean) != 64 or any(c not in "0123456789abcdef" for c in clean):
+            fail_usage(f"--distrust {fp!r}: expected a SHA-256 fingerprint (64 hex digits)")
+    ca_pem = _read_file(ca_file, "--ca-file") if ca_file else None
+    try:
+        return Policy.build(profile, warn_days, crit_days, ca_pem, distrust)
+    except TrustStoreError as exc:
+        fail_usage(str(exc).replace("--ca-file", f"--ca-file {str(ca_file)!r}"))
+
+
+def _emit(
+    results: list[TargetResult],
+    *,
+    now: datetime,
+    policy: Policy,
+    fail_on: FailOn,
+    json_out: str | None,
+    verbose: bool,
+) -> int:
+    code = exit_code(results, fail_on.value)
+    if json_out:
+        document = jsondoc.results_document(
+            results, now=now, profile=policy.profile.name, fail_on=fail_on.value, exit_code=code
+        )
+        text = jsondoc.dumps(document)
+        if json_out == "-":
+            sys.stdout.write(text)
+        else:
+            try:
+                Path(json_out).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                fail_usage(f"--json {json_out!r}: {exc.strerror or exc}")
+    if json_out != "-":
+        console_report.print_results(results, out, verbose)
+        console_report.print_totals(results, out)
+    return code
+
+
+def _probe_with_progress(targets: list[Target], timeout: float, concurrency: int) -> list:
+    show = len(targets) > 1 and err.is_terminal
+    if not show:
+        return scan_targets(targets, timeout, concurrency)
+    columns = (
+        TextColumn("scanning"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("scan", total=len(targets))
+        return scan_targets(
+            targets, timeout, concurrency, on_done=lambda _f: progress.advance(task)
+        )
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def scan(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="host, host:port, https://host[:port]/path, wss://host[:port], [::1]:443",
+            show_default=False,
+        ),
+    ] = None,
+    targets_file: Annotated[
+        Path | None,
+        typer.Option("--targets-file", help="File with one target per line (# starts a comment)."),
+    ] = None,
+    resolve: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--resolve",
+            metavar="HOST:PORT:ADDR",
+            help="Connect "
+            "to ADDR for HOST:PORT, keeping HOST for SNI and name "
+            "checks (curl convention; repeatable).",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds per connection.", min=0.1, max=600)
+    ] = 10.0,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", help="Targets scanned at once.", min=1, max=256)
+    ] = 8,
+    ca_file: CaFile = None,
+    distrust: Distrust = None,
+    profile: Profile = "wechat",
+    warn_days: WarnDays = None,
+    crit_days: CritDays = None,
+    fail_on: FailOnOpt = FailOn.error,
+    json_out: JsonOut = None,
+    save_facts: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-facts", help="Write the raw facts (for 'certcheck evaluate') to this file."
+        ),
+    ] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Probe servers and check them against every platform's rules."""
+    if not targets and not targets_file:
+        fail_usage("no target given (e.g. certcheck scan example.com, or --targets-file FILE)")
+    try:
+        parsed = collect_targets(targets or [], targets_file, resolve or [])
+    except TargetError as exc:
+        fail_usage(str(exc))
+    if not parsed:
+        fail_usage(f"--targets-file {str(targets_file)!r}: no targets in the file")
+    policy = _policy(profile, warn_days, crit_days, ca_file, distrust)
+    facts = _probe_with_progress(parsed, timeout, concurrency)
+    if save_facts:
+        try:
+            save_facts.write_text(jsondoc.dumps(jsondoc.facts_document(facts)), encoding="utf-8")
+        except OSError as exc:
+            fail_usage(f"--save-facts {str(save_facts)!r}: {exc.strerror or exc}")
+    now = datetime.now(UTC)
+    results = evaluate_all(facts, policy, now)
+    raise typer.Exit(
+        _emit(results, now=now, policy=policy, fail_on=fail_on, json_out=json_out, verbose=verbose)
+    )
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def evaluate(
+    facts_file: Annotated[
+        Path, typer.Argument(help="Facts saved with --save-facts, or a --json results document.")
+    ],
+    ca_file: CaFile = None,
+    distrust: Distrust = None,
+    profile: Profile = "wechat",
+    warn_days: WarnDays = None,
+    crit_days: CritDays = None,
+    fail_on: FailOnOpt = FailOn.error,
+    json_out: JsonOut = None,
+    verbose: Verbose = False,
+) -> None:
+    """Evaluate saved facts again, offline (no network)."""
+    text = _read_file(facts_file, "facts file").decode("utf-8", "replace")
+    try:
+        facts = jsondoc.load_facts(text, str(facts_file))
+    except jsondoc.DocumentError as exc:
+        fail_usage(str(exc))
+    policy = _policy(profile, warn_days, crit_days, ca_file, distrust)
+    now = datetime.now(UTC)
+    results = evaluate_all(facts, policy, now)
+    raise typer.Exit(
+        _emit(results, now=now, policy=policy, fail_on=fail_on, json_out=json_out, verbose=verbose)
+    )
+
+
+def _load_pem_chain(path: Path) -> list[str]:
+    import base64
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    data = _read_file(path, "certificate file")
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        try:
+            certs = [x509.load_der_x509_certificate(data)]
+        except ValueError:
+            fail_usage(f"{str(path)!r}: no PEM or DER certificate could be read")
+    return [base64.b64encode(c.public_bytes(Encoding.DER)).decode("ascii") for c in certs]
+
+
+@app.command("check-cert", epilog=EXIT_CODES_HELP)
+def check_cert(
+    chain_file: Annotated[
+        Path,
+        typer.Argument(
+            help="PEM file: the leaf first, then the intermediates as the server would send them."
+        ),
+    ],
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            help="Host name the certificate must cover (default: the first name in its SAN).",
+        ),
+    ] = None,
+    ca_file: CaFile = None,
+    distrust: Distrust = None,
+    profile: Profile = "wechat",
+    warn_days: WarnDays = None,
+    crit_days: CritDays = None,
+    fail_on: FailOnOpt = FailOn.error,
+    json_out: JsonOut = None,
+    verbose: Verbose = False,
+) -> None:
+    """Check a certificate chain from a file: the certificate rules, no network."""
+    chain = _load_pem_chain(chain_file)
+    if host is None:
+        host = _default_host(chain[0])
+    try:
+        target = parse_target(host)
+    except TargetError as exc:
+        fail_usage(f"--host: {exc}")
+    policy = _policy(profile, warn_days, crit_days, ca_file, distrust)
+    facts = ServerFacts(
+        target=target,
+        scanned_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        chain=chain,
+        source="file",
+    )
+    now = datetime.now(UTC)
+    results = evaluate_all([facts], policy, now)
+    raise typer.Exit(
+        _emit(results, now=now, policy=policy, fail_on=fail_on, json_out=json_out, verbose=verbose)
+    )
+
+
+def _default_host(leaf_b64: str) -> str:
+    import base64
+
+    from cryptography import x509
+
+    from certcheck.evaluate.certinfo import common_names, san_dns_names
+
+    leaf = x509.load_der_x509_certificate(base64.b64decode(leaf_b64))
+    names = (san_dns_names(leaf) or []) + common_names(leaf)
+    if not names:
+        fail_usage("the certificate names no host; give one with --host")
+    return names[0].replace("*", "wildcard", 1)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def demo(
+    json_out: JsonOut = None,
+    verbose: Verbose = False,
+) -> None:
+    """Scan loopback servers with sample certificates (good and broken): no network needed."""
+    from certcheck.demo import demo_servers
+
+    if json_out != "-":
+        out.print(
+            "certcheck demo: scanning local TLS servers on 127.0.0.1 that use sample "
+            "certificates from a private test CA, as 'certcheck scan HOST --resolve "
+            "HOST:PORT:127.0.0.1 --ca-file CA.pem' would.\n"
+        )
+    with demo_servers() as setup:
+        policy = Policy.build(ca_pem=setup.ca_pem)
+        facts = scan_targets(setup.targets, timeout=5.0)
+    now = datetime.now(UTC)
+    results = evaluate_all(facts, policy, now)
+    code = _emit(
+        results, now=now, policy=policy, fail_on=FailOn.error, json_out=json_out, verbose=verbose
+    )
+    if json_out != "-":
+        out.print(
+            "\nThe broken servers fail on purpose. For real use: certcheck scan "
+            "example.com  (certcheck --help for options)"
+        )
+    raise typer.Exit(0 if code in (0, 1) else code)
+
+
+@app.command()
+def rules() -> None:
+    """List the rule catalog: id, severity, platforms and title."""
+    for rule in load_catalog().values():
+        out.print(f"{rule.id:32} {rule.severity:8} {','.join(rule.platforms):28} {rule.title}")
+
+
+@app.command()
+def version() -> None:
+    """Print the certcheck version."""
+    out.print(f"certcheck {__version__}")
+
+
+def main() -> NoReturn:
+    """Entry point: turns every usage problem into one line and exit code 2."""
+    try:
+        code = app(standalone_mode=False)
+    except UsageProblem as exc:
+        err.print(f"certcheck: error: {exc}", markup=False)
+        sys.exit(EXIT_USAGE)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("certcheck: interrupted", markup=False)
+        sys.exit(130)
+    except Exception as exc:
+        # Typer's (vendored) click raises UsageError subclasses with exit_code 2;
+        # matching on that keeps us independent of where the class lives.
+        if getattr(exc, "exit_code", None) == EXIT_USAGE and hasattr(exc, "format_message"):
+            message = exc.format_message()
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                err.print(message, markup=False)
+            else:
+                err.print(f"certcheck: error: {message}", markup=False)
+            sys.exit(EXIT_USAGE)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Evaluation: pure functions of ``(facts, policy, now)`` to findings and verdicts.
+
+Nothing in this package opens a socket or reads the clock: ``now`` is passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from certcheck.catalog import Profile, load_profiles
+from certcheck.evaluate.cert_rules import evaluate_chain
+from certcheck.evaluate.protocol_rules import protocol_findings
+from certcheck.evaluate.trust import TrustStore
+from certcheck.model import (
+    SEVERITY_ORDER,
+    VERDICT_PLATFORMS,
+    Finding,
+    ServerFacts,
+    TargetResult,
+)
+
+
+@dataclass
+class Policy:
+    """Everything evaluation needs besides the facts and the time."""
+
+    trust: TrustStore
+    profile: Profile = field(default_factory=lambda: load_profiles()["wechat"])
+    distrust: frozenset[str] = frozenset()
+
+    @classmethod
+    def build(
+        cls,
+        profile: str = "wechat",
+        warn_days: int | None = None,
+        crit_days: int | None = None,
+        ca_pem: bytes | None = None,
+        distrust: list[str] | None = None,
+        trust: TrustStore | None = None,
+    ) -> Policy:
+        chosen = load_profiles()[profile]
+        if warn_days is not None or crit_days is not None:
+            chosen = Profile(
+                name=chosen.name,
+                description=chosen.description,
+                warn_days=chosen.warn_days if warn_days is None else warn_days,
+                crit_days=chosen.crit_days if crit_days is None else crit_days,
+                severity=chosen.severity,
+            )
+        return cls(
+            trust=trust or TrustStore.load(ca_pem),
+            profile=chosen,
+            distrust=frozenset(d.lower().replace(":", "") for d in distrust or []),
+        )
+
+
+def verdicts_for(findings: list[Finding]) -> tuple[dict[str, str], str]:
+    """Per-platform verdict and the overall one.
+
+    A platform *fails* when a finding breaks it (its clients refuse the
+    connection) and *warns* when a warning or error concerns it.  The overall
+    verdict follows severity: the profile decides what matters.
+    """
+    verdicts: dict[str, str] = {}
+    for platform in VERDICT_PLATFORMS:
+        state = "pass"
+        for finding in findings:
+            if platform in finding.breaks or "all" in finding.breaks:
+                state = "fail"
+                break
+            concerns = platform in finding.platforms or "all" in finding.platforms
+            if concerns and finding.severity != "info":
+                state = "warn"
+        verdicts[platform] = state
+    worst = max((SEVERITY_ORDER[f.severity] for f in findings), default=-1)
+    if worst == SEVERITY_ORDER["error"]:
+        overall = "fail"
+    elif worst == SEVERITY_ORDER["warning"]:
+        overall = "warn"
+    else:
+        overall = "pass"
+    return verdicts, overall
+
+
+def evaluate(facts: ServerFacts, policy: Policy, now: datetime) -> TargetResult:
+    """Findings and verdicts for one target's facts at the instant ``now``."""
+    if not facts.ok:
+        return TargetResult(
+            facts=facts,
+            verdicts={p: "unknown" for p in VERDICT_PLATFORMS},
+            overall="error",
+        )
+    report = evaluate_chain(
+        facts.chain_der(),
+        facts.target.host,
+        policy.trust,
+        policy.profile,
+        now,
+        policy.distrust,
+    )
+    findings = report.findings + protocol_findings(facts, policy.profile)
+    findings.sort(key=lambda f: (-SEVERITY_ORDER[f.severity], f.rule_id))
+    verdicts, overall = verdicts_for(findings)
+    return TargetResult(
+        facts=facts,
+        findings=findings,
+        verdicts=verdicts,
+        overall=overall,
+        certificate=report.summary,
+    )

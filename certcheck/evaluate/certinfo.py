@@ -1,0 +1,172 @@
+"""Small, pure helpers that read facts out of parsed X.509 certificates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.x509.oid import ExtensionOID, NameOID
+
+DAY = 86400
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 of the DER, lowercase hex (the form used in rules/ data)."""
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def subject_str(name: x509.Name) -> str:
+    try:
+        return name.rfc4514_string()
+    except ValueError:
+        return repr(name)
+
+
+def common_names(cert: x509.Certificate) -> list[str]:
+    try:
+        attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
+        return []
+    return [str(a.value) for a in attrs]
+
+
+def extension(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> Any | None:
+    """The extension value, or None when absent or unparseable."""
+    try:
+        return cert.extensions.get_extension_for_oid(oid).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+
+
+def san_dns_names(cert: x509.Certificate) -> list[str] | None:
+    """dNSName entries of the SAN, or None when the certificate has no SAN."""
+    san = extension(cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+    if san is None:
+        return None
+    return [str(n) for n in san.get_values_for_type(x509.DNSName)]
+
+
+def san_ip_addresses(cert: x509.Certificate) -> list[str]:
+    san = extension(cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+    if san is None:
+        return []
+    return [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+
+
+def aia_ca_issuers(cert: x509.Certificate) -> list[str]:
+    aia = extension(cert, ExtensionOID.AUTHORITY_INFORMATION_ACCESS)
+    if aia is None:
+        return []
+    return [
+        str(d.access_location.value)
+        for d in aia
+        if d.access_method == x509.oid.AuthorityInformationAccessOID.CA_ISSUERS
+    ]
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    bc = extension(cert, ExtensionOID.BASIC_CONSTRAINTS)
+    return bool(bc and bc.ca)
+
+
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when ``issuer``'s name and key produced ``cert``'s signature."""
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except InvalidSignature:
+        return False
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        # cryptography refuses SHA-1/MD5 signatures outright; to *explain* such a
+        # chain we still need to know who signed it.
+        return _legacy_signature_ok(cert, issuer)
+    return True
+
+
+def _legacy_signature_ok(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        digest = cert.signature_hash_algorithm
+        key = issuer.public_key()
+        if digest is None:
+            return False
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), digest)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(digest))
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def is_self_signed(cert: x509.Certificate) -> bool:
+    return issued_by(cert, cert)
+
+
+def key_description(cert: x509.Certificate) -> tuple[str, int, str | None]:
+    """(algorithm, bits, curve) of the certificate's public key."""
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return ("unknown", 0, None)
+    if isinstance(key, rsa.RSAPublicKey):
+        return ("RSA", key.key_size, None)
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return ("EC", key.curve.key_size, key.curve.name)
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return ("Ed25519", 256, None)
+    if isinstance(key, ed448.Ed448PublicKey):
+        return ("Ed448", 456, None)
+    if isinstance(key, dsa.DSAPublicKey):
+        return ("DSA", key.key_size, None)
+    return ("unknown", 0, None)
+
+
+def signature_hash(cert: x509.Certificate) -> str | None:
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return "unsupported"
+    return algorithm.name if algorithm else None
+
+
+def lifetime_seconds(cert: x509.Certificate) -> float:
+    """notAfter - notBefore (the span Apple's trustd compares)."""
+    return (cert.not_valid_after_utc - cert.not_valid_before_utc).total_seconds()
+
+
+def lifetime_days_inclusive(cert: x509.Certificate) -> int:
+    """RFC 5280 / BR validity period: inclusive, any part of a day counts as a day."""
+    seconds = lifetime_seconds(cert) + 1
+    return int(-(-seconds // DAY))
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def describe(cert: x509.Certificate, now: datetime) -> dict[str, Any]:
+    """A JSON-ready summary of one certificate, for reports."""
+    algorithm, bits, curve = key_description(cert)
+    remaining = (cert.not_valid_after_utc - now).total_seconds() / DAY
+    return {
+        "subject": subject_str(cert.subject),
+        "issuer": subject_str(cert.issuer),
+        "serial": format(cert.serial_number, "x"),
+        "not_before": iso(cert.not_valid_before_utc),
+        "not_after": iso(cert.not_valid_after_utc),
+        "days_left": int(remaining // 1),
+        "key": f"{algorithm}-{curve or bits}",
+        "signature_hash": signature_hash(cert),
+        "sha256": fingerprint(cert),
+        "san": san_dns_names(cert) or [],
+        "san_ip": san_ip_addresses(cert),
+        "is_ca": is_ca(cert),
+        "self_signed": is_self_signed(cert),
+    }

@@ -1,0 +1,189 @@
+"""Trust anchors and certification path building.
+
+Validation proper is done by ``cryptography.x509.verification`` (the WebPKI
+path validator).  When it fails, :func:`build_path` also follows issuer links
+through the served certificates and the anchors, so the report can say *why*:
+a missing intermediate (and which), a self-signed certificate, an unknown root,
+or a path that exists but breaks a WebPKI rule (weak hash, small key, …).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache
+
+import certifi
+from cryptography import x509
+from cryptography.x509.verification import (
+    DNSName,
+    IPAddress,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
+
+from certcheck.evaluate.certinfo import (
+    fingerprint,
+    is_self_signed,
+    issued_by,
+    san_dns_names,
+    san_ip_addresses,
+    subject_str,
+)
+
+MAX_DEPTH = 8
+
+
+class TrustStoreError(ValueError):
+    """A --ca-file that cannot be used."""
+
+
+@dataclass
+class TrustStore:
+    """The anchors one evaluation trusts: certifi's Mozilla roots plus --ca-file."""
+
+    system: list[x509.Certificate]
+    extra: list[x509.Certificate] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.anchors = self.system + self.extra
+        self.system_fps = {fingerprint(c) for c in self.system}
+        self.extra_fps = {fingerprint(c) for c in self.extra}
+        self.by_subject: dict[x509.Name, list[x509.Certificate]] = {}
+        for cert in self.anchors:
+            self.by_subject.setdefault(cert.subject, []).append(cert)
+        self.store = Store(self.anchors)
+
+    @classmethod
+    def load(cls, extra_pem: bytes | None = None, source: str = "--ca-file") -> TrustStore:
+        system = list(_certifi_roots())
+        extra: list[x509.Certificate] = []
+        if extra_pem is not None:
+            try:
+                extra = x509.load_pem_x509_certificates(extra_pem)
+            except ValueError as exc:
+                raise TrustStoreError(
+                    f"{source}: no PEM certificate could be read ({exc})"
+                ) from exc
+        return cls(system=system, extra=extra)
+
+    def source_of(self, cert: x509.Certificate) -> str | None:
+        fp = fingerprint(cert)
+        if fp in self.system_fps:
+            return "system"
+        if fp in self.extra_fps:
+            return "ca-file"
+        return None
+
+
+@cache
+def _certifi_roots() -> tuple[x509.Certificate, ...]:
+    with open(certifi.where(), "rb") as fh, warnings.catch_warnings():
+        # A few long-lived roots have non-positive serials; they are still roots.
+        warnings.simplefilter("ignore")
+        return tuple(x509.load_pem_x509_certificates(fh.read()))
+
+
+@dataclass
+class PathResult:
+    """A path from the leaf towards an anchor (leaf first, anchor last if found)."""
+
+    path: list[x509.Certificate]
+    anchored: bool = False
+    anchor_source: str | None = None
+    missing_issuer: str | None = None
+    ends_self_signed: bool = False
+    webpki_ok: bool = False
+    webpki_error: str | None = None
+
+
+def _find_issuer(
+    cert: x509.Certificate, candidates: list[x509.Certificate], used: set[str]
+) -> x509.Certificate | None:
+    for candidate in candidates:
+        if fingerprint(candidate) not in used and issued_by(cert, candidate):
+            return candidate
+    return None
+
+
+def _walk(leaf: x509.Certificate, served: list[x509.Certificate], trust: TrustStore) -> PathResult:
+    result = PathResult(path=[leaf])
+    used = {fingerprint(leaf)}
+    current = leaf
+    for _ in range(MAX_DEPTH):
+        source = trust.source_of(current)
+        if source is not None:
+            result.anchored, result.anchor_source = True, source
+            return result
+        anchor = _find_issuer(current, trust.by_subject.get(current.issuer, []), used)
+        if anchor is not None:
+            result.path.append(anchor)
+            result.anchored, result.anchor_source = True, trust.source_of(anchor)
+            return result
+        if is_self_signed(current):
+            result.ends_self_signed = True
+            return result
+        step = _find_issuer(current, served, used)
+        if step is None:
+            result.missing_issuer = subject_str(current.issuer)
+            return result
+        result.path.append(step)
+        used.add(fingerprint(step))
+        current = step
+    return result
+
+
+def _verifier_subject(leaf: x509.Certificate) -> DNSName | IPAddress | None:
+    """A name the leaf claims, so the validator checks the path and not the host."""
+    for name in san_dns_names(leaf) or []:
+        candidate = name.replace("*", "wildcard", 1) if name.startswith("*.") else name
+        try:
+            return DNSName(candidate)
+        except ValueError:
+            continue
+    for ip in san_ip_addresses(leaf):
+        return IPAddress(ipaddress.ip_address(ip))
+    return None
+
+
+def _validation_time(leaf: x509.Certificate, now: datetime) -> datetime:
+    """``now``, moved inside the leaf's validity: expiry is reported by its own rule."""
+    start, end = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+    if start <= now <= end:
+        return now
+    return start + (end - start) / 2 if end > start else start + timedelta(seconds=0)
+
+
+def build_path(
+    leaf: x509.Certificate,
+    served: list[x509.Certificate],
+    trust: TrustStore,
+    now: datetime,
+) -> PathResult:
+    """Validate with the WebPKI validator; explain failures by walking issuer links."""
+    walked = _walk(leaf, served, trust)
+    subject = _verifier_subject(leaf)
+    if subject is None:
+        walked.webpki_error = "the leaf has no subjectAltName to validate against"
+        return walked
+    verifier = (
+        PolicyBuilder().store(trust.store).time(_validation_time(leaf, now)).max_chain_depth(8)
+    ).build_server_verifier(subject)
+    try:
+        chain = verifier.verify(leaf, served)
+    except VerificationError as exc:
+        walked.webpki_error = str(exc)
+        return walked
+    except ValueError as exc:  # malformed extensions the validator refuses to parse
+        walked.webpki_error = f"certificate could not be processed: {exc}"
+        return walked
+    anchor = chain[-1]
+    return PathResult(
+        path=list(chain),
+        anchored=True,
+        anchor_source=trust.source_of(anchor),
+        webpki_ok=True,
+    )

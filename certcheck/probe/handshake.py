@@ -1,0 +1,170 @@
+"""A real TLS handshake with pyOpenSSL that records the peer chain as sent.
+
+Verification is off on purpose: the probe collects facts, judgement happens in
+``certcheck.evaluate``.  Every socket wait is bounded by one deadline so that a
+server that accepts and then stays silent cannot stall a scan.
+"""
+
+from __future__ import annotations
+
+import base64
+import select
+import socket
+import time
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from OpenSSL import SSL
+
+from certcheck.model import ScanError
+
+
+class ProbeError(Exception):
+    """A connection problem, already classified as a :class:`ScanError`."""
+
+    def __init__(self, error: ScanError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass
+class HandshakeResult:
+    chain: list[str] = field(default_factory=list)
+    protocol: str | None = None
+    cipher: str | None = None
+    alpn: str | None = None
+    ocsp_staple: str | None = None
+    connect_ms: float = 0.0
+    handshake_ms: float = 0.0
+
+
+def classify_os_error(exc: BaseException, what: str) -> ScanError:
+    """Map socket exceptions to the short error kinds used in facts."""
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return ScanError("timeout", f"{what} timed out")
+    if isinstance(exc, ConnectionRefusedError):
+        return ScanError("refused", f"{what}: connection refused")
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return ScanError("reset", f"{what}: connection reset by the server")
+    if isinstance(exc, socket.gaierror):
+        return ScanError("dns", f"DNS lookup failed: {exc.strerror or exc}")
+    if isinstance(exc, OSError):
+        return ScanError("unreachable", f"{what}: {exc.strerror or exc}")
+    return ScanError("error", f"{what}: {exc}")
+
+
+def connect(address: tuple, timeout: float) -> socket.socket:
+    """Open a TCP connection to a getaddrinfo-style address tuple."""
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(address)
+    except BaseException as exc:
+        sock.close()
+        raise ProbeError(classify_os_error(exc, "TCP connect")) from exc
+    return sock
+
+
+def _context(staples: list[bytes]) -> SSL.Context:
+    ctx = SSL.Context(SSL.TLS_METHOD)
+    ctx.set_verify(SSL.VERIFY_NONE, lambda *_args: True)
+    # Accept whatever the server has, however weak: we report it, not refuse it.
+    ctx.set_min_proto_version(SSL.TLS1_VERSION)
+    ctx.set_cipher_list(b"ALL:@SECLEVEL=0")
+    ctx.set_alpn_protos([b"h2", b"http/1.1"])
+
+    def ocsp_callback(_conn: SSL.Connection, data: bytes, _user: object) -> bool:
+        if data:
+            staples.append(data)
+        return True
+
+    ctx.set_ocsp_client_callback(ocsp_callback)
+    return ctx
+
+
+def _wait(sock: socket.socket, for_write: bool, deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise ProbeError(ScanError("timeout", "TLS handshake timed out"))
+    readers, writers = ([], [sock]) if for_write else ([sock], [])
+    ready = select.select(readers, writers, [], remaining)
+    if not any(ready):
+        raise ProbeError(ScanError("timeout", "TLS handshake timed out"))
+
+
+def _classify_ssl_error(exc: SSL.Error) -> ScanError:
+    if isinstance(exc, SSL.SysCallError):
+        code = exc.args[0] if exc.args else None
+        if code == -1 or (exc.args and "EOF" in str(exc.args[-1])):
+            return ScanError("reset", "the server closed the connection during the TLS handshake")
+        return ScanError("reset", f"TLS handshake failed: {exc.args[-1] if exc.args else exc}")
+    if isinstance(exc, SSL.ZeroReturnError):
+        return ScanError("reset", "the server closed the connection during the TLS handshake")
+    reasons = " ".join(str(item[2]) for item in (exc.args[0] if exc.args else []) if len(item) > 2)
+    lowered = reasons.lower()
+    if (
+        "wrong version number" in lowered
+        or "packet length too long" in lowered
+        or ("record layer failure" in lowered)
+    ):
+        return ScanError("not_tls", f"the server did not answer with TLS ({reasons})")
+    if "alert" in lowered:
+        return ScanError("tls_alert", f"the server refused the TLS handshake ({reasons})")
+    return ScanError("tls_alert", f"TLS handshake failed ({reasons or exc})")
+
+
+def handshake(address: tuple, sni: str | None, timeout: float) -> HandshakeResult:
+    """Connect, handshake, and return the chain and negotiated parameters."""
+    result = HandshakeResult()
+    started = time.monotonic()
+    sock = connect(address, timeout)
+    result.connect_ms = (time.monotonic() - started) * 1000
+    staples: list[bytes] = []
+    conn = SSL.Connection(_context(staples), sock)
+    try:
+        sock.setblocking(False)
+        if sni:
+            conn.set_tlsext_host_name(sni.encode("ascii"))
+        conn.request_ocsp()
+        conn.set_connect_state()
+        deadline = time.monotonic() + timeout
+        hs_started = time.monotonic()
+        while True:
+            try:
+                conn.do_handshake()
+                break
+            except SSL.WantReadError:
+                _wait(sock, False, deadline)
+            except SSL.WantWriteError:
+                _wait(sock, True, deadline)
+            except SSL.Error as exc:
+                raise ProbeError(_classify_ssl_error(exc)) from exc
+            except OSError as exc:
+                raise ProbeError(classify_os_error(exc, "TLS handshake")) from exc
+        result.handshake_ms = (time.monotonic() - hs_started) * 1000
+        chain = conn.get_peer_cert_chain() or []
+        result.chain = [
+            base64.b64encode(c.to_cryptography().public_bytes(Encoding.DER)).decode("ascii")
+            for c in chain
+        ]
+        result.protocol = _protocol_name(conn.get_protocol_version_name())
+        result.cipher = conn.get_cipher_name()
+        alpn = conn.get_alpn_proto_negotiated()
+        result.alpn = alpn.decode("ascii", "replace") if alpn else None
+        if staples:
+            result.ocsp_staple = base64.b64encode(staples[0]).decode("ascii")
+        return result
+    finally:
+        try:
+            sock.setblocking(True)
+            sock.settimeout(0.5)
+            conn.shutdown()
+        except (SSL.Error, OSError):
+            pass
+        sock.close()
+
+
+def _protocol_name(name: str) -> str:
+    """OpenSSL says ``TLSv1``; facts use ``TLSv1.0`` like the other versions."""
+    return "TLSv1.0" if name == "TLSv1" else name

@@ -1,0 +1,387 @@
+"""Protocol-version detection with a hand-built ClientHello.
+
+The local OpenSSL refuses SSLv3/TLS 1.0/TLS 1.1 at its default security level,
+so asking it whether a *server* still speaks them says nothing.  Instead we
+write a ClientHello ourselves (RFC 6101, RFC 5246, RFC 8446), send it over a
+plain TCP socket and read only the server's first answer: a ServerHello (or
+HelloRetryRequest) names the version the server chose, an alert means no.
+No key exchange is ever completed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import struct
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from certcheck.probe.suites import CIPHER_NAMES, cipher_name, default_suites
+
+__all__ = [
+    "CIPHER_NAMES",
+    "PROTOCOL_CODES",
+    "HelloAnswer",
+    "build_client_hello",
+    "parse_server_answer",
+    "probe_version",
+    "probe_versions",
+]
+
+PROTOCOL_CODES: dict[str, int] = {
+    "SSLv3": 0x0300,
+    "TLSv1.0": 0x0301,
+    "TLSv1.1": 0x0302,
+    "TLSv1.2": 0x0303,
+    "TLSv1.3": 0x0304,
+}
+_VERSION_NAMES: dict[int, str] = {code: name for name, code in PROTOCOL_CODES.items()}
+
+#: Named groups offered (RFC 8446 4.2.7, RFC 7919); x25519 first, it carries the key share.
+DEFAULT_GROUPS: list[int] = [0x001D, 0x0017, 0x0018, 0x0019, 0x001E, 0x0100, 0x0101]
+_X25519 = 0x001D
+
+#: Signature schemes (RFC 8446 4.2.3), SHA-1 ones last for old servers.
+SIGNATURE_SCHEMES: list[int] = [
+    0x0403, 0x0503, 0x0603,  # ecdsa_secp256r1_sha256 .. secp521r1_sha512
+    0x0807, 0x0808,  # ed25519, ed448
+    0x0804, 0x0805, 0x0806,  # rsa_pss_rsae_sha256 .. sha512
+    0x0809, 0x080A, 0x080B,  # rsa_pss_pss_sha256 .. sha512
+    0x0401, 0x0501, 0x0601,  # rsa_pkcs1_sha256 .. sha512
+    0x0303, 0x0301,  # ecdsa_sha224, rsa_pkcs1_sha224 (legacy)
+    0x0203, 0x0201,  # ecdsa_sha1, rsa_pkcs1_sha1
+]  # fmt: skip
+
+ALERT_NAMES: dict[int, str] = {
+    0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac",
+    21: "decryption_failed", 22: "record_overflow", 30: "decompression_failure",
+    40: "handshake_failure", 41: "no_certificate", 42: "bad_certificate",
+    43: "unsupported_certificate", 44: "certificate_revoked", 45: "certificate_expired",
+    46: "certificate_unknown", 47: "illegal_parameter", 48: "unknown_ca",
+    49: "access_denied", 50: "decode_error", 51: "decrypt_error",
+    60: "export_restriction", 70: "protocol_version", 71: "insufficient_security",
+    80: "internal_error", 86: "inappropriate_fallback", 90: "user_canceled",
+    100: "no_renegotiation", 109: "missing_extension", 110: "unsupported_extension",
+    112: "unrecognized_name", 113: "bad_certificate_status_response",
+    115: "unknown_psk_identity", 116: "certificate_required",
+    120: "no_application_protocol",
+}  # fmt: skip
+
+# Record content types and handshake message types (RFC 5246 6.2.1, 7.4).
+_ALERT, _HANDSHAKE = 21, 22
+_CLIENT_HELLO, _SERVER_HELLO, _HELLO_REQUEST = 1, 2, 0
+# Extension codes.
+_EXT_SNI, _EXT_GROUPS, _EXT_POINT_FORMATS, _EXT_SIG_ALGS = 0x0000, 0x000A, 0x000B, 0x000D
+_EXT_EMS, _EXT_SUPPORTED_VERSIONS, _EXT_KEY_SHARE, _EXT_RENEGO = 0x0017, 0x002B, 0x0033, 0xFF01
+_RENEGO_SCSV = 0x00FF
+
+#: ServerHello.random of a HelloRetryRequest: SHA-256("HelloRetryRequest") (RFC 8446 4.1.3).
+HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+#: Last 8 random bytes of a TLS 1.3 server that negotiated lower (RFC 8446 4.1.3).
+_DOWNGRADE = {b"DOWNGRD\x01": "TLSv1.2", b"DOWNGRD\x00": "TLSv1.1 or below"}
+
+_MAX_READ = 16 * 1024
+_MAX_RECORD = 2**14 + 2048  # largest legal TLSCiphertext fragment
+
+
+@dataclass
+class HelloAnswer:
+    """What the server's first record said about one offered protocol version."""
+
+    accepted: bool | None
+    detail: str
+    cipher: int | None = None
+    version: int | None = None
+    error_kind: str | None = None
+
+
+def version_name(code: int) -> str:
+    """``TLSv1.2`` for 0x0303, hex for anything unknown."""
+    return _VERSION_NAMES.get(code, f"0x{code:04X}")
+
+
+# --------------------------------------------------------------------------- build
+
+
+def _u8(data: bytes) -> bytes:
+    return struct.pack("!B", len(data)) + data
+
+
+def _u16(data: bytes) -> bytes:
+    return struct.pack("!H", len(data)) + data
+
+
+def _codes(codes: list[int]) -> bytes:
+    return b"".join(struct.pack("!H", c) for c in codes)
+
+
+def _ext(code: int, body: bytes) -> bytes:
+    return struct.pack("!H", code) + _u16(body)
+
+
+def _sni_bytes(sni: str) -> bytes:
+    name = sni.rstrip(".")  # RFC 6066 3: no trailing dot
+    return name.encode("ascii") if name.isascii() else name.encode("idna")
+
+
+def build_client_hello(
+    version: str,
+    sni: str | None,
+    cipher_suites: list[int] | None = None,
+    groups: list[int] | None = None,
+) -> bytes:
+    """A complete ClientHello record offering exactly ``version``.
+
+    TLS 1.3 is offered only through supported_versions (legacy_version stays
+    0x0303, RFC 8446 4.1.2), so a 1.2-only server cannot answer with 1.3.  If
+    ``groups`` leaves out x25519 the key_share is empty, which asks a 1.3 server
+    for a HelloRetryRequest naming its group.  signature_algorithms is only sent
+    for TLS 1.2+ (RFC 5246 7.4.1.4.1), SSLv3 gets no extensions at all.
+    """
+    if version not in PROTOCOL_CODES:
+        raise ValueError(f"unknown protocol version {version!r}")
+    code = PROTOCOL_CODES[version]
+    suites = list(cipher_suites) if cipher_suites is not None else default_suites(version)
+    groups = list(groups) if groups is not None else list(DEFAULT_GROUPS)
+    tls13 = code == 0x0304
+
+    exts: list[bytes] = []
+    if code >= 0x0301:
+        if sni:
+            name = _sni_bytes(sni)
+            exts.append(_ext(_EXT_SNI, _u16(b"\x00" + _u16(name))))
+        if code <= 0x0303:
+            exts.append(_ext(_EXT_RENEGO, _u8(b"")))
+            exts.append(_ext(_EXT_EMS, b""))
+        exts.append(_ext(_EXT_GROUPS, _u16(_codes(groups))))
+        exts.append(_ext(_EXT_POINT_FORMATS, _u8(b"\x00")))
+        if code >= 0x0303:
+            exts.append(_ext(_EXT_SIG_ALGS, _u16(_codes(SIGNATURE_SCHEMES))))
+        if tls13:
+            exts.append(_ext(_EXT_SUPPORTED_VERSIONS, _u8(_codes([0x0304]))))
+            # Any 32 bytes are a usable X25519 public value (RFC 7748 5).
+            share = struct.pack("!H", _X25519) + _u16(os.urandom(32)) if _X25519 in groups else b""
+            exts.append(_ext(_EXT_KEY_SHARE, _u16(share)))
+    elif _RENEGO_SCSV not in suites:
+        suites.append(_RENEGO_SCSV)  # RFC 5746 3.3: SSLv3 signals via SCSV
+
+    body = struct.pack("!H", min(code, 0x0303)) + os.urandom(32)
+    # A 32-byte legacy session id for 1.3 mimics real clients (middlebox compat).
+    body += _u8(os.urandom(32) if tls13 else b"")
+    body += _u16(_codes(suites)) + _u8(b"\x00")  # null compression only
+    if exts:
+        body += _u16(b"".join(exts))
+    handshake = struct.pack("!B", _CLIENT_HELLO) + struct.pack("!I", len(body))[1:] + body
+    record_version = 0x0300 if code == 0x0300 else 0x0301
+    return struct.pack("!BH", _HANDSHAKE, record_version) + _u16(handshake)
+
+
+# --------------------------------------------------------------------------- parse
+
+
+def _truncated(what: str) -> HelloAnswer:
+    return HelloAnswer(None, f"truncated {what}", error_kind="truncated")
+
+
+def _not_tls(data: bytes, what: str = "garbage") -> HelloAnswer:
+    return HelloAnswer(False, f"not TLS ({what}): {data[:16]!r}", error_kind="not_tls")
+
+
+def _plausible_header(data: bytes) -> bool:
+    """Whether the first bytes can start a TLS alert/handshake record."""
+    if data[0] not in (_ALERT, _HANDSHAKE):
+        return False
+    if len(data) >= 2 and data[1] != 3 and not (data[0] == _ALERT and data[1] == 0):
+        return False  # some stacks send alerts with record version 0x0000
+    return len(data) < 5 or 0 < struct.unpack_from("!H", data, 3)[0] <= _MAX_RECORD
+
+
+def _parse_alert(payload: bytes) -> HelloAnswer:
+    level, desc = payload[0], payload[1]
+    name = ALERT_NAMES.get(desc, f"alert_{desc}")
+    prefix = "alert" if level == 2 else f"alert level {level}"
+    return HelloAnswer(False, f"{prefix} {name}")
+
+
+def _parse_server_hello(msg: bytes) -> HelloAnswer:
+    """Pick version, cipher and supported_versions out of a ServerHello body."""
+    if len(msg) < 38:
+        return _not_tls(msg, "short ServerHello")
+    legacy, random = struct.unpack_from("!H", msg, 0)[0], msg[2:34]
+    pos = 35 + msg[34]
+    if pos + 3 > len(msg):
+        return _not_tls(msg, "short ServerHello")
+    cipher = struct.unpack_from("!H", msg, pos)[0]
+    pos += 3  # cipher + compression method
+    chosen = legacy
+    if pos + 2 <= len(msg):
+        end = min(len(msg), pos + 2 + struct.unpack_from("!H", msg, pos)[0])
+        pos += 2
+        while pos + 4 <= end:
+            ext, size = struct.unpack_from("!HH", msg, pos)
+            pos += 4
+            if ext == _EXT_SUPPORTED_VERSIONS and size == 2 and pos + 2 <= end:
+                chosen = struct.unpack_from("!H", msg, pos)[0]
+            pos += size
+    kind = "hello retry request" if random == HRR_RANDOM else "server hello"
+    detail = f"{kind} {version_name(chosen)} {cipher_name(cipher)}"
+    if chosen < 0x0304 and random[-8:] in _DOWNGRADE:
+        detail += " (downgrade sentinel: server also speaks TLSv1.3)"
+    return HelloAnswer(True, detail, cipher=cipher, version=chosen)
+
+
+def parse_server_answer(data: bytes) -> HelloAnswer:
+    """Interpret the first bytes a server sent back; never raises.
+
+    ``accepted`` is True for any ServerHello or HelloRetryRequest (the caller
+    compares ``version`` with what it asked), False for an alert or non-TLS
+    data, None with ``error_kind="truncated"`` while more bytes are needed.
+    Warning-level alerts before the ServerHello are skipped, and a ServerHello
+    split over several handshake records is reassembled.
+    """
+    try:
+        return _parse(data)
+    except (IndexError, struct.error, ValueError) as exc:  # defensive: malformed input
+        return _not_tls(data, f"unparseable: {exc}")
+
+
+def _parse(data: bytes) -> HelloAnswer:
+    if not data:
+        return HelloAnswer(False, "closed", error_kind="closed")
+    if data[0] & 0x80 and len(data) >= 3 and data[2] in (0, 4):
+        return _not_tls(data, "SSLv2-format record")
+    pos, handshake = 0, b""
+    while True:
+        rest = data[pos:]
+        if not rest:
+            return _truncated("handshake message" if handshake else "record")
+        if not _plausible_header(rest):
+            return _not_tls(data) if pos == 0 else _not_tls(data, "bad record after first")
+        if len(rest) < 5:
+            return _truncated("record header")
+        ctype, length = rest[0], struct.unpack_from("!H", rest, 3)[0]
+        if len(rest) < 5 + length:
+            return _truncated("record")
+        payload = rest[5 : 5 + length]
+        pos += 5 + length
+        if ctype == _ALERT:
+            if handshake or length != 2:
+                return _not_tls(data, "malformed alert")
+            if payload[0] == 1 and payload[1] != 0:
+                continue  # warning (e.g. unrecognized_name): the hello may still follow
+            return _parse_alert(payload)
+        handshake += payload
+        while len(handshake) >= 4 and handshake[0] == _HELLO_REQUEST:
+            handshake = handshake[4 + int.from_bytes(handshake[1:4], "big") :]
+        if len(handshake) < 4:
+            continue
+        if handshake[0] != _SERVER_HELLO:
+            return _not_tls(data, f"handshake type {handshake[0]} before ServerHello")
+        size = int.from_bytes(handshake[1:4], "big")
+        if len(handshake) >= 4 + size:
+            return _parse_server_hello(handshake[4 : 4 + size])
+
+
+# --------------------------------------------------------------------------- probe
+
+
+def _network_error(exc: OSError) -> HelloAnswer:
+    """Map a connect-time error to an undecided answer."""
+    if isinstance(exc, TimeoutError):
+        return HelloAnswer(None, "timeout", error_kind="timeout")
+    if isinstance(exc, ConnectionRefusedError):
+        return HelloAnswer(None, "connection refused", error_kind="refused")
+    if isinstance(exc, ConnectionResetError):
+        return HelloAnswer(None, "connection reset during connect", error_kind="reset")
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    if exc.errno not in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL):
+        reason = f"{type(exc).__name__}: {reason}"
+    return HelloAnswer(None, f"unreachable ({reason})", error_kind="unreachable")
+
+
+def _connect(address: tuple, deadline: float) -> socket.socket:
+    """Open a TCP connection to a numeric IPv4/IPv6 address within the deadline."""
+    host, port = address[0], address[1]
+    family, _, _, _, sockaddr = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+    )[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        sock.connect(address if len(address) == 4 else sockaddr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def probe_version(
+    address: tuple[str, int], version: str, sni: str | None, timeout: float
+) -> HelloAnswer:
+    """Offer only ``version`` and report whether the server takes it.
+
+    ``address`` must be a numeric (host, port) or IPv6 4-tuple; no DNS is done.
+    ``timeout`` bounds the whole exchange.  Network trouble never raises:
+    connect failures and silence give ``accepted=None``; a close or reset after
+    the hello, an alert, non-TLS data or a different version give False.
+    """
+    hello = build_client_hello(version, sni)
+    deadline = time.monotonic() + timeout
+    try:
+        sock = _connect(address, deadline)
+    except socket.gaierror as exc:
+        return HelloAnswer(None, f"not a numeric address: {exc}", error_kind="unreachable")
+    except OSError as exc:
+        return _network_error(exc)
+    data, answer, stop, why = b"", None, "timeout", ""
+    with sock:
+        try:
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            sock.sendall(hello)
+            while len(data) < _MAX_READ:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                sock.settimeout(remaining)
+                chunk = sock.recv(_MAX_READ - len(data))
+                if not chunk:
+                    stop = "closed"
+                    break
+                data += chunk
+                answer = parse_server_answer(data)
+                if answer.error_kind != "truncated":
+                    break
+        except TimeoutError:
+            stop = "timeout"
+        except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
+            stop = "reset"
+        except OSError as exc:  # e.g. EHOSTUNREACH from an ICMP error mid-exchange
+            stop, why = "unreachable", f" ({os.strerror(exc.errno) if exc.errno else exc})"
+    if answer is not None and answer.error_kind == "truncated" and len(data) >= _MAX_READ:
+        return _not_tls(data, f"no complete ServerHello in {_MAX_READ} bytes")
+    if answer is None or answer.error_kind == "truncated":
+        extra = f" after {len(data)} bytes" if data else ""
+        # Silence or a lost route says nothing; hanging up on our hello is a refusal.
+        accepted = False if stop in ("closed", "reset") else None
+        return HelloAnswer(accepted, f"{stop}{why}{extra}", error_kind=stop)
+    if answer.accepted and answer.version != PROTOCOL_CODES[version]:
+        answer.accepted = False
+        answer.detail += f" (asked {version})"
+    return answer
+
+
+def probe_versions(
+    address: tuple[str, int],
+    sni: str | None,
+    timeout: float,
+    versions: list[str] | None = None,
+) -> dict[str, HelloAnswer]:
+    """Probe several versions at once, at most five connections in flight."""
+    names = list(versions) if versions is not None else list(PROTOCOL_CODES)
+    if not names:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(5, len(names))) as pool:
+        answers = pool.map(lambda name: probe_version(address, name, sni, timeout), names)
+        return dict(zip(names, answers, strict=True))

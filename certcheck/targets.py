@@ -1,0 +1,190 @@
+"""Turn what a person typed into :class:`Target` objects, or say exactly why not.
+
+Accepted forms: ``host``, ``host:port``, ``https://host[:port][/path]``,
+``wss://host[:port][/path]``, IPv6 literals ``[::1]`` / ``[::1]:443``, and a
+bare IPv6 address.  Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from certcheck.model import Target
+
+DEFAULT_PORTS = {"https": 443, "wss": 443, "tls": 443}
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$", re.IGNORECASE)
+
+
+class TargetError(ValueError):
+    """A target (or --resolve value, or targets file) that cannot be used."""
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_host(host: str, raw: str) -> str:
+    if not host:
+        raise TargetError(f"{raw!r}: empty host name")
+    if is_ip(host):
+        return host
+    if host.endswith("."):
+        host = host[:-1]
+    try:
+        ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError as exc:
+        raise TargetError(f"{raw!r}: host {host!r} is not a valid internationalised name") from exc
+    if len(ascii_host) > 253:
+        raise TargetError(f"{raw!r}: host name is longer than 253 characters")
+    for label in ascii_host.split("."):
+        if len(label) > 63:
+            raise TargetError(f"{raw!r}: label {label[:20]!r}... is longer than 63 characters")
+        if not _LABEL.match(label):
+            raise TargetError(f"{raw!r}: {label!r} is not a valid host name label")
+    return ascii_host.lower()
+
+
+def _check_port(port: str | int | None, raw: str, default: int) -> int:
+    if port is None or port == "":
+        return default
+    text = str(port)
+    if not text.isdigit():
+        raise TargetError(f"{raw!r}: port {text!r} is not a number")
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise TargetError(f"{raw!r}: port {value} is outside 1-65535")
+    return value
+
+
+def _split_host_port(hostport: str, raw: str) -> tuple[str, str | None]:
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise TargetError(f"{raw!r}: unclosed '[' in IPv6 address")
+        host, rest = hostport[1:end], hostport[end + 1 :]
+        if not is_ip(host) or ":" not in host:
+            raise TargetError(f"{raw!r}: {host!r} is not an IPv6 address")
+        if rest and not rest.startswith(":"):
+            raise TargetError(f"{raw!r}: unexpected {rest!r} after the IPv6 address")
+        return host, rest[1:] if rest else None
+    if hostport.count(":") > 1:
+        if is_ip(hostport):
+            return hostport, None
+        raise TargetError(f"{raw!r}: write IPv6 addresses in brackets, e.g. [::1]:443")
+    host, sep, port = hostport.partition(":")
+    return host, (port if sep else None)
+
+
+def parse_target(raw: str) -> Target:
+    """Parse one target string; raise :class:`TargetError` naming the bad value."""
+    text = raw.strip()
+    if not text:
+        raise TargetError("empty target")
+    if any(ch.isspace() for ch in text):
+        raise TargetError(f"{raw!r}: contains white space")
+    scheme = "https"
+    path = ""
+    if "://" in text:
+        scheme, _, _ = text.partition("://")
+        scheme = scheme.lower()
+        if scheme not in DEFAULT_PORTS:
+            raise TargetError(
+                f"{raw!r}: unsupported scheme {scheme!r} (use https://, wss:// or a bare host)"
+            )
+        try:
+            parts = urlsplit(text)
+        except ValueError as exc:
+            raise TargetError(f"{raw!r}: {exc}") from exc
+        if parts.username or parts.password:
+            raise TargetError(f"{raw!r}: user names and passwords are not allowed in targets")
+        hostport = parts.netloc
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+    else:
+        hostport, _, rest = text.partition("/")
+        path = f"/{rest}" if rest else ""
+    host, port = _split_host_port(hostport, raw)
+    host = _check_host(host, raw)
+    return Target(
+        host=host,
+        port=_check_port(port, raw, DEFAULT_PORTS[scheme]),
+        scheme=scheme,
+        path=path,
+        original=raw.strip(),
+    )
+
+
+def parse_resolve(raw: str) -> tuple[str, int, str]:
+    """Parse a curl-style ``HOST:PORT:ADDR`` override."""
+    host, sep1, rest = raw.partition(":")
+    port, sep2, addr = rest.partition(":")
+    if not (sep1 and sep2) or not host or not addr:
+        raise TargetError(f"--resolve {raw!r}: expected HOST:PORT:ADDRESS")
+    addr = addr[1:-1] if addr.startswith("[") and addr.endswith("]") else addr
+    if not is_ip(addr):
+        raise TargetError(f"--resolve {raw!r}: {addr!r} is not an IP address")
+    return _check_host(host, raw), _check_port(port, raw, 443), addr
+
+
+def apply_resolve(target: Target, overrides: dict[tuple[str, int], str]) -> Target:
+    addr = overrides.get((target.host, target.port))
+    if addr is None:
+        return target
+    return Target(
+        host=target.host,
+        port=target.port,
+        scheme=target.scheme,
+        connect_addr=addr,
+        path=target.path,
+        original=target.original,
+    )
+
+
+def read_targets_file(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text) for every target line; ``#`` starts a comment."""
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise TargetError(f"--targets-file {str(path)!r}: {exc.strerror or exc}") from exc
+    with handle:
+        try:
+            for number, line in enumerate(handle, 1):
+                text = line.split("#", 1)[0].strip()
+                if text:
+                    yield number, text
+        except UnicodeDecodeError as exc:
+            raise TargetError(
+                f"--targets-file {str(path)!r}: not UTF-8 text ({exc.reason})"
+            ) from exc
+
+
+def collect_targets(
+    args: Iterable[str], targets_file: Path | None, resolve: Iterable[str]
+) -> list[Target]:
+    """All targets of one command line, validated, duplicates removed, order kept."""
+    overrides: dict[tuple[str, int], str] = {}
+    for item in resolve:
+        host, port, addr = parse_resolve(item)
+        overrides[(host, port)] = addr
+    found: list[Target] = [parse_target(a) for a in args]
+    if targets_file is not None:
+        for number, text in read_targets_file(targets_file):
+            try:
+                found.append(parse_target(text))
+            except TargetError as exc:
+                raise TargetError(f"{targets_file}:{number}: {exc}") from exc
+    seen: set[tuple[str, int, str]] = set()
+    unique: list[Target] = []
+    for target in found:
+        key = (target.host, target.port, target.scheme)
+        if key not in seen:
+            seen.add(key)
+            unique.append(apply_resolve(target, overrides))
+    return unique

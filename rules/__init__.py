@@ -1,0 +1,1 @@
+"""Data tables shipped with certcheck (package data)."""
