@@ -107,10 +107,28 @@ class ServerFacts:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServerFacts:
+        """Rebuild facts from JSON; TypeError/ValueError name what is malformed."""
         kwargs = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         kwargs["target"] = Target.from_dict(data["target"])
+        if not isinstance(kwargs["target"].host, str) or not isinstance(
+            kwargs["target"].port, int
+        ):
+            raise TypeError("target needs a string host and an integer port")
         if data.get("error"):
             kwargs["error"] = ScanError(**data["error"])
+        chain = kwargs.get("chain", [])
+        if not isinstance(chain, list) or not all(isinstance(c, str) for c in chain):
+            raise TypeError("chain must be a list of base64 strings")
+        for index, entry in enumerate(chain):
+            try:
+                base64.b64decode(entry, validate=True)
+            except ValueError as exc:
+                raise ValueError(f"chain[{index}] is not base64: {exc}") from exc
+        protocols = kwargs.get("protocols", {})
+        if not isinstance(protocols, dict) or not all(
+            v is None or isinstance(v, bool) for v in protocols.values()
+        ):
+            raise TypeError("protocols must map protocol names to true, false or null")
         return cls(**kwargs)
 
 

@@ -86,7 +86,10 @@ def load_facts(text: str, source: str) -> list[ServerFacts]:
     if data.get("kind") == FACTS_KIND:
         items = data.get("facts")
     elif data.get("kind") == RESULTS_KIND:
-        items = [r.get("facts") for r in data.get("results", [])]
+        results = data.get("results")
+        if not isinstance(results, list):
+            raise DocumentError(f"{source}: no list of results found")
+        items = [r.get("facts") if isinstance(r, dict) else r for r in results]
     else:
         raise DocumentError(f"{source}: unknown document kind {data.get('kind')!r}")
     if not isinstance(items, list):
@@ -95,6 +98,6 @@ def load_facts(text: str, source: str) -> list[ServerFacts]:
     for index, item in enumerate(items):
         try:
             facts.append(ServerFacts.from_dict(item))
-        except (KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DocumentError(f"{source}: entry {index} is not valid facts ({exc})") from exc
     return facts

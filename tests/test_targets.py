@@ -1,0 +1,99 @@
+"""Target parsing: every accepted form, and a clear error naming each bad value."""
+
+from pathlib import Path
+
+import pytest
+
+from certcheck.targets import TargetError, collect_targets, parse_resolve, parse_target
+
+
+@pytest.mark.parametrize(
+    ("raw", "host", "port", "scheme", "path"),
+    [
+        ("example.com", "example.com", 443, "https", ""),
+        ("Example.COM.", "example.com", 443, "https", ""),
+        ("example.com:8443", "example.com", 8443, "https", ""),
+        ("https://api.example.com/v1/x?a=1", "api.example.com", 443, "https", "/v1/x?a=1"),
+        ("https://api.example.com:9443", "api.example.com", 9443, "https", ""),
+        ("wss://ws.example.com", "ws.example.com", 443, "wss", ""),
+        ("wss://ws.example.com:8443/socket", "ws.example.com", 8443, "wss", "/socket"),
+        ("[::1]:8443", "::1", 8443, "https", ""),
+        ("[::1]", "::1", 443, "https", ""),
+        ("::1", "::1", 443, "https", ""),
+        ("127.0.0.1:4443", "127.0.0.1", 4443, "https", ""),
+        ("example.com/path", "example.com", 443, "https", "/path"),
+        ("bücher.example", "xn--bcher-kva.example", 443, "https", ""),
+    ],
+)
+def test_accepted_forms(raw, host, port, scheme, path):
+    target = parse_target(raw)
+    assert (target.host, target.port, target.scheme, target.path) == (host, port, scheme, path)
+
+
+def test_sni_is_not_sent_for_ip_literals():
+    assert parse_target("[::1]:443").sni is None
+    assert parse_target("example.com").sni == "example.com"
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        ("", "empty target"),
+        ("https://:443", "empty host"),
+        (":443", "empty host"),
+        ("ftp://example.com", "unsupported scheme 'ftp'"),
+        ("exa mple.com", "white space"),
+        ("example.com:0", "outside 1-65535"),
+        ("example.com:65536", "outside 1-65535"),
+        ("example.com:https", "is not a number"),
+        ("[::1", "unclosed"),
+        ("[example.com]:443", "is not an IPv6 address"),
+        ("::1:443:x", "brackets"),
+        ("a" * 64 + ".example.com", "longer than 63"),
+        (("a" * 60 + ".") * 5 + "com", "longer than 253"),
+        ("-bad.example.com", "not a valid host name label"),
+        ("bad_$.example.com", "not a valid host name label"),
+        ("https://user:pw@example.com", "user names"),
+    ],
+)
+def test_rejected_forms_name_the_value(raw, needle):
+    with pytest.raises(TargetError) as info:
+        parse_target(raw)
+    assert needle in str(info.value)
+
+
+def test_resolve_override_and_errors():
+    assert parse_resolve("api.example.com:8443:127.0.0.1") == ("api.example.com", 8443, "127.0.0.1")
+    assert parse_resolve("api.example.com:443:[::1]") == ("api.example.com", 443, "::1")
+    for bad in ("api.example.com", "api.example.com:443", "api.example.com:443:nothost"):
+        with pytest.raises(TargetError, match="--resolve"):
+            parse_resolve(bad)
+
+
+def test_targets_file(tmp_path: Path):
+    listing = tmp_path / "targets.txt"
+    listing.write_text(
+        "# fleet\nexample.com\n\napi.example.com:8443  # staging\nexample.com\nwss://ws.example.com\n"
+    )
+    targets = collect_targets(["extra.example.com"], listing, ["example.com:443:127.0.0.2"])
+    assert [t.label for t in targets] == [
+        "extra.example.com:443",
+        "example.com:443",
+        "api.example.com:8443",
+        "ws.example.com:443",
+    ]
+    assert targets[1].connect_addr == "127.0.0.2"
+    assert targets[2].connect_addr is None
+
+
+def test_targets_file_errors_name_file_and_line(tmp_path: Path):
+    listing = tmp_path / "targets.txt"
+    listing.write_text("good.example.com\nftp://bad.example.com\n")
+    with pytest.raises(TargetError, match=r"targets.txt:2: .*ftp"):
+        collect_targets([], listing, [])
+    with pytest.raises(TargetError, match="No such file"):
+        collect_targets([], tmp_path / "missing.txt", [])
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(TargetError, match="not UTF-8"):
+        collect_targets([], binary, [])
