@@ -41,11 +41,24 @@ def read_data(name: str) -> bytes:
     return resources.files("certcheck.rules").joinpath(name).read_bytes()
 
 
+def _catalog_entries() -> dict[str, Any]:
+    """Every ``rules/catalog/*.toml`` file, merged; a rule id may appear only once."""
+    folder = resources.files("certcheck.rules").joinpath("catalog")
+    merged: dict[str, Any] = {}
+    for item in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not item.name.endswith(".toml"):
+            continue
+        for rule_id, entry in tomllib.loads(item.read_text(encoding="utf-8")).items():
+            if rule_id in merged:
+                raise ValueError(f"rule {rule_id} is defined twice (rules/catalog/{item.name})")
+            merged[rule_id] = entry
+    return merged
+
+
 @cache
 def load_catalog() -> dict[str, Rule]:
-    data = tomllib.loads(read_data("catalog.toml").decode("utf-8"))
     rules: dict[str, Rule] = {}
-    for rule_id, entry in data.items():
+    for rule_id, entry in _catalog_entries().items():
         if entry["severity"] not in SEVERITY_ORDER:
             raise ValueError(f"catalog: {rule_id}: bad severity {entry['severity']!r}")
         rules[rule_id] = Rule(

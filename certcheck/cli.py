@@ -399,13 +399,28 @@ def demo(
 def rules() -> None:
     """List the rule catalog: id, severity, platforms and title."""
     for rule in load_catalog().values():
-        out.print(f"{rule.id:32} {rule.severity:8} {','.join(rule.platforms):28} {rule.title}")
+        out.print(
+            f"{rule.id:32} {rule.severity:8} {','.join(rule.platforms):28} {rule.title}",
+            soft_wrap=True,
+        )
 
 
 @app.command()
 def version() -> None:
     """Print the certcheck version."""
     out.print(f"certcheck {__version__}")
+
+
+def _register_command_modules() -> None:
+    import importlib
+
+    from certcheck.commands import MODULES
+
+    for name in MODULES:
+        importlib.import_module(f"certcheck.commands.{name}")
+
+
+_register_command_modules()
 
 
 def main() -> NoReturn:

@@ -16,7 +16,7 @@ def test_wheel_carries_rules_and_works_outside_the_checkout(tmp_path):
     )
     wheel = next((tmp_path / "dist").glob("certcheck-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"certcheck/rules/catalog.toml", "certcheck/rules/profiles.toml"} <= names
+    assert {"certcheck/rules/catalog/core.toml", "certcheck/rules/profiles.toml"} <= names
     assert "certcheck/templates/__init__.py" in names
     target = tmp_path / "site"
     subprocess.run(
