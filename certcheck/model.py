@@ -91,6 +91,20 @@ class ServerFacts:
     protocol_errors: dict[str, str] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
     source: str = "scan"  # scan | file
+    #: accepted cipher suites per protocol version (IANA names), in the server's
+    #: preference order when it enforces one; a version absent = not enumerated
+    cipher_suites: dict[str, list[str]] = field(default_factory=dict)
+    #: accepted key-exchange groups (IANA names: x25519, secp256r1, ...) per version
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    #: per version: True = the server chooses by its own order, None = unknown
+    server_cipher_order: dict[str, bool | None] = field(default_factory=dict)
+    sslv2: bool | None = None
+    #: leaf sent to a ClientHello without SNI (base64 DER), when it was probed
+    no_sni_leaf: str | None = None
+    #: SignedCertificateTimestamp entries from the TLS extension (base64 each)
+    tls_scts: list[str] = field(default_factory=list)
+    #: connections the probe opened to this target
+    connections: int = 0
 
     @property
     def ok(self) -> bool:
@@ -162,6 +176,8 @@ class TargetResult:
     verdicts: dict[str, str] = field(default_factory=dict)
     overall: str = "pass"  # pass | warn | fail | error (not scanned)
     certificate: dict[str, Any] | None = None
+    #: handshake simulation, one entry per client profile (when evaluated)
+    simulation: list[dict[str, Any]] | None = None
 
     @property
     def worst_severity(self) -> str | None:
@@ -177,5 +193,6 @@ class TargetResult:
             "verdicts": dict(self.verdicts),
             "certificate": self.certificate,
             "findings": [f.to_dict() for f in self.findings],
+            "simulation": self.simulation,
             "facts": self.facts.to_dict(),
         }
