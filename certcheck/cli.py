@@ -21,6 +21,7 @@ from certcheck.catalog import load_catalog, load_profiles
 from certcheck.evaluate import Policy
 from certcheck.evaluate.trust import TrustStoreError
 from certcheck.model import ServerFacts, Target, TargetResult
+from certcheck.policyfile import PolicyFileError, load_policy_file, parse_ignore
 from certcheck.report import console as console_report
 from certcheck.report import jsondoc
 from certcheck.runner import EXIT_USAGE, evaluate_all, exit_code, scan_targets
@@ -118,6 +119,48 @@ Verbose = Annotated[
 ]
 
 
+ProfileFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--profile-file",
+        help="Your own policy TOML: base profile, thresholds, per-rule severity "
+        "(or 'off') and [[ignore]] suppressions.",
+    ),
+]
+IgnoreOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--ignore",
+        metavar="RULE_ID[:HOST]",
+        help="Suppress a rule (for one host): still in JSON, marked suppressed (repeatable).",
+    ),
+]
+AtOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        metavar="DATE",
+        help="Evaluate as of this UTC date or date-time (ISO 8601) instead of now.",
+    ),
+]
+
+
+def _now(at: str | None) -> datetime:
+    """The evaluation instant: ``--at`` (UTC) or the clock."""
+    if at is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        fail_usage(
+            f"--at {at!r}: expected an ISO date or date-time, e.g. 2027-03-15 or "
+            "2027-03-15T12:00:00Z"
+        )
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
 def _read_file(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
@@ -131,16 +174,34 @@ def _policy(
     crit_days: int | None,
     ca_file: Path | None,
     distrust: list[str] | None,
+    profile_file: Path | None = None,
+    ignore: list[str] | None = None,
 ) -> Policy:
     if profile not in load_profiles():
         fail_usage(f"--profile {profile!r}: choose one of {', '.join(_profile_names())}")
+    profile_obj = None
+    ignores = []
+    try:
+        if profile_file is not None:
+            profile_obj, ignores = load_policy_file(profile_file)
+        ignores += [parse_ignore(item) for item in ignore or []]
+    except PolicyFileError as exc:
+        fail_usage(str(exc))
     for fp in distrust or []:
         clean = fp.lower().replace(":", "")
         if len(clean) != 64 or any(c not in "0123456789abcdef" for c in clean):
             fail_usage(f"--distrust {fp!r}: expected a SHA-256 fingerprint (64 hex digits)")
     ca_pem = _read_file(ca_file, "--ca-file") if ca_file else None
     try:
-        return Policy.build(profile, warn_days, crit_days, ca_pem, distrust)
+        return Policy.build(
+            profile,
+            warn_days,
+            crit_days,
+            ca_pem,
+            distrust,
+            profile_obj=profile_obj,
+            ignores=ignores,
+        )
     except TrustStoreError as exc:
         fail_usage(str(exc).replace("--ca-file", f"--ca-file {str(ca_file)!r}"))
 
@@ -225,6 +286,9 @@ def scan(
     ca_file: CaFile = None,
     distrust: Distrust = None,
     profile: Profile = "wechat",
+    profile_file: ProfileFile = None,
+    ignore: IgnoreOpt = None,
+    at: AtOpt = None,
     warn_days: WarnDays = None,
     crit_days: CritDays = None,
     fail_on: FailOnOpt = FailOn.error,
@@ -246,14 +310,14 @@ def scan(
         fail_usage(str(exc))
     if not parsed:
         fail_usage(f"--targets-file {str(targets_file)!r}: no targets in the file")
-    policy = _policy(profile, warn_days, crit_days, ca_file, distrust)
+    policy = _policy(profile, warn_days, crit_days, ca_file, distrust, profile_file, ignore)
     facts = _probe_with_progress(parsed, timeout, concurrency)
     if save_facts:
         try:
             save_facts.write_text(jsondoc.dumps(jsondoc.facts_document(facts)), encoding="utf-8")
         except OSError as exc:
             fail_usage(f"--save-facts {str(save_facts)!r}: {exc.strerror or exc}")
-    now = datetime.now(UTC)
+    now = _now(at)
     results = evaluate_all(facts, policy, now)
     raise typer.Exit(
         _emit(results, now=now, policy=policy, fail_on=fail_on, json_out=json_out, verbose=verbose)
@@ -268,6 +332,9 @@ def evaluate(
     ca_file: CaFile = None,
     distrust: Distrust = None,
     profile: Profile = "wechat",
+    profile_file: ProfileFile = None,
+    ignore: IgnoreOpt = None,
+    at: AtOpt = None,
     warn_days: WarnDays = None,
     crit_days: CritDays = None,
     fail_on: FailOnOpt = FailOn.error,
@@ -280,8 +347,8 @@ def evaluate(
         facts = jsondoc.load_facts(text, str(facts_file))
     except jsondoc.DocumentError as exc:
         fail_usage(str(exc))
-    policy = _policy(profile, warn_days, crit_days, ca_file, distrust)
-    now = datetime.now(UTC)
+    policy = _policy(profile, warn_days, crit_days, ca_file, distrust, profile_file, ignore)
+    now = _now(at)
     results = evaluate_all(facts, policy, now)
     raise typer.Exit(
         _emit(results, now=now, policy=policy, fail_on=fail_on, json_out=json_out, verbose=verbose)
@@ -323,6 +390,9 @@ def check_cert(
     ca_file: CaFile = None,
     distrust: Distrust = None,
     profile: Profile = "wechat",
+    profile_file: ProfileFile = None,
+    ignore: IgnoreOpt = None,
+    at: AtOpt = None,
     warn_days: WarnDays = None,
     crit_days: CritDays = None,
     fail_on: FailOnOpt = FailOn.error,
@@ -337,14 +407,14 @@ def check_cert(
         target = parse_target(host)
     except TargetError as exc:
         fail_usage(f"--host: {exc}")
-    policy = _policy(profile, warn_days, crit_days, ca_file, distrust)
+    policy = _policy(profile, warn_days, crit_days, ca_file, distrust, profile_file, ignore)
     facts = ServerFacts(
         target=target,
         scanned_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         chain=chain,
         source="file",
     )
-    now = datetime.now(UTC)
+    now = _now(at)
     results = evaluate_all([facts], policy, now)
     raise typer.Exit(
         _emit(results, now=now, policy=policy, fail_on=fail_on, json_out=json_out, verbose=verbose)

@@ -158,6 +158,9 @@ class Finding:
     fix: str = ""
     #: platforms whose clients refuse the connection because of this finding
     breaks: list[str] = field(default_factory=list)
+    #: matched by an active --ignore / [[ignore]]: kept for the record, never counted
+    suppressed: bool = False
+    suppressed_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -180,10 +183,16 @@ class TargetResult:
     simulation: list[dict[str, Any]] | None = None
 
     @property
+    def active_findings(self) -> list[Finding]:
+        """Findings that count for verdicts and exit codes (not suppressed)."""
+        return [f for f in self.findings if not f.suppressed]
+
+    @property
     def worst_severity(self) -> str | None:
-        if not self.findings:
+        active = self.active_findings
+        if not active:
             return None
-        return max((f.severity for f in self.findings), key=SEVERITY_ORDER.__getitem__)
+        return max((f.severity for f in active), key=SEVERITY_ORDER.__getitem__)
 
     def to_dict(self) -> dict[str, Any]:
         return {

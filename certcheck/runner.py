@@ -52,7 +52,7 @@ def evaluate_all(
 def exit_code(results: list[TargetResult], fail_on: str) -> int:
     """0 compliant, 1 a finding at or above ``fail_on``, 3 unscanned targets only."""
     threshold = SEVERITY_ORDER[fail_on]
-    if any(SEVERITY_ORDER[f.severity] >= threshold for r in results for f in r.findings):
+    if any(SEVERITY_ORDER[f.severity] >= threshold for r in results for f in r.active_findings):
         return EXIT_FINDINGS
     if any(not r.facts.ok for r in results):
         return EXIT_UNSCANNED

@@ -19,6 +19,7 @@ from certcheck.model import (
     ServerFacts,
     TargetResult,
 )
+from certcheck.policyfile import OFF, Ignore, apply_suppressions
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Policy:
     trust: TrustStore
     profile: Profile = field(default_factory=lambda: load_profiles()["wechat"])
     distrust: frozenset[str] = frozenset()
+    ignores: tuple[Ignore, ...] = ()
 
     @classmethod
     def build(
@@ -38,8 +40,10 @@ class Policy:
         ca_pem: bytes | None = None,
         distrust: list[str] | None = None,
         trust: TrustStore | None = None,
+        profile_obj: Profile | None = None,
+        ignores: list[Ignore] | None = None,
     ) -> Policy:
-        chosen = load_profiles()[profile]
+        chosen = profile_obj or load_profiles()[profile]
         if warn_days is not None or crit_days is not None:
             chosen = Profile(
                 name=chosen.name,
@@ -52,6 +56,7 @@ class Policy:
             trust=trust or TrustStore.load(ca_pem),
             profile=chosen,
             distrust=frozenset(d.lower().replace(":", "") for d in distrust or []),
+            ignores=tuple(ignores or ()),
         )
 
 
@@ -62,6 +67,7 @@ def verdicts_for(findings: list[Finding]) -> tuple[dict[str, str], str]:
     connection) and *warns* when a warning or error concerns it.  The overall
     verdict follows severity: the profile decides what matters.
     """
+    findings = [f for f in findings if not f.suppressed]
     verdicts: dict[str, str] = {}
     for platform in VERDICT_PLATFORMS:
         state = "pass"
@@ -100,6 +106,8 @@ def evaluate(facts: ServerFacts, policy: Policy, now: datetime) -> TargetResult:
         policy.distrust,
     )
     findings = report.findings + protocol_findings(facts, policy.profile)
+    findings = [f for f in findings if f.severity != OFF]  # disabled by the profile
+    apply_suppressions(findings, facts.target.host, policy.ignores, now)
     findings.sort(key=lambda f: (-SEVERITY_ORDER[f.severity], f.rule_id))
     verdicts, overall = verdicts_for(findings)
     return TargetResult(

@@ -74,9 +74,11 @@ def print_results(results: list[TargetResult], console: Console, verbose: bool =
     """The summary table, then details for every target with something to say."""
     console.print(summary_table(results))
     for result in results:
-        shown = [f for f in result.findings if verbose or f.severity != "info"]
-        hidden = len(result.findings) - len(shown)
-        if result.facts.ok and not shown and not hidden:
+        active = result.active_findings
+        shown = [f for f in active if verbose or f.severity != "info"]
+        hidden = len(active) - len(shown)
+        suppressed = len(result.findings) - len(active)
+        if result.facts.ok and not shown and not hidden and not suppressed:
             continue
         console.print()
         console.print(Text(result.facts.target.label, "bold"))
@@ -100,6 +102,8 @@ def print_results(results: list[TargetResult], console: Console, verbose: bool =
         console.print(grid)
         if hidden:
             console.print(f"  [dim]+{hidden} info finding(s): --verbose shows them[/]")
+        if suppressed:
+            console.print(f"  [dim]+{suppressed} suppressed finding(s) (see the JSON output)[/]")
 
 
 def print_totals(results: list[TargetResult], console: Console) -> None:
