@@ -22,10 +22,11 @@ from certcheck.evaluate import Policy
 from certcheck.evaluate.trust import TrustStoreError
 from certcheck.model import ServerFacts, Target, TargetResult
 from certcheck.policyfile import PolicyFileError, load_policy_file, parse_ignore
+from certcheck.probe.aia import add_aia_issuers
 from certcheck.report import console as console_report
 from certcheck.report import jsondoc
 from certcheck.runner import EXIT_USAGE, evaluate_all, exit_code, scan_targets
-from certcheck.targets import TargetError, collect_targets, parse_target
+from certcheck.targets import TargetError, collect_targets, parse_overrides, parse_target
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 every target compliant at --fail-on; 1 at least one finding at or "
@@ -300,6 +301,14 @@ def scan(
         ),
     ] = None,
     verbose: Verbose = False,
+    fetch_aia: Annotated[
+        bool,
+        typer.Option(
+            "--fetch-aia",
+            help="When the server omits intermediates, fetch them from the AIA caIssuers "
+            "URLs (contacts the CA's web server; off by default).",
+        ),
+    ] = False,
 ) -> None:
     """Probe servers and check them against every platform's rules."""
     if not targets and not targets_file:
@@ -312,6 +321,10 @@ def scan(
         fail_usage(f"--targets-file {str(targets_file)!r}: no targets in the file")
     policy = _policy(profile, warn_days, crit_days, ca_file, distrust, profile_file, ignore)
     facts = _probe_with_progress(parsed, timeout, concurrency)
+    if fetch_aia:
+        overrides = parse_overrides(resolve or [])
+        for item in facts:
+            add_aia_issuers(item, timeout, overrides)
     if save_facts:
         try:
             save_facts.write_text(jsondoc.dumps(jsondoc.facts_document(facts)), encoding="utf-8")
@@ -403,10 +416,18 @@ def check_cert(
     chain = _load_pem_chain(chain_file)
     if host is None:
         host = _default_host(chain[0])
-    try:
-        target = parse_target(host)
-    except TargetError as exc:
-        fail_usage(f"--host: {exc}")
+        try:
+            target = parse_target(host)
+        except TargetError:
+            fail_usage(
+                f"{str(chain_file)!r}: the certificate's name {host!r} is not a host name "
+                "(give one with --host)"
+            )
+    else:
+        try:
+            target = parse_target(host)
+        except TargetError as exc:
+            fail_usage(f"--host: {exc}")
     policy = _policy(profile, warn_days, crit_days, ca_file, distrust, profile_file, ignore)
     facts = ServerFacts(
         target=target,
@@ -518,4 +539,8 @@ def main() -> NoReturn:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the importable module, not this __main__ copy: command modules
+    # register on certcheck.cli.app.
+    from certcheck.cli import main as _main
+
+    _main()

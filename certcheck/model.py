@@ -105,6 +105,9 @@ class ServerFacts:
     tls_scts: list[str] = field(default_factory=list)
     #: connections the probe opened to this target
     connections: int = 0
+    #: issuers fetched from AIA caIssuers URLs (--fetch-aia), base64 DER, leaf-side first
+    aia_certificates: list[str] = field(default_factory=list)
+    aia_errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

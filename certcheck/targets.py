@@ -130,7 +130,10 @@ def parse_resolve(raw: str) -> tuple[str, int, str]:
     addr = addr[1:-1] if addr.startswith("[") and addr.endswith("]") else addr
     if not is_ip(addr):
         raise TargetError(f"--resolve {raw!r}: {addr!r} is not an IP address")
-    return _check_host(host, raw), _check_port(port, raw, 443), addr
+    try:
+        return _check_host(host, raw), _check_port(port, raw, 443), addr
+    except TargetError as exc:
+        raise TargetError(f"--resolve {exc}") from exc
 
 
 def apply_resolve(target: Target, overrides: dict[tuple[str, int], str]) -> Target:
@@ -165,14 +168,20 @@ def read_targets_file(path: Path) -> Iterator[tuple[int, str]]:
             ) from exc
 
 
-def collect_targets(
-    args: Iterable[str], targets_file: Path | None, resolve: Iterable[str]
-) -> list[Target]:
-    """All targets of one command line, validated, duplicates removed, order kept."""
+def parse_overrides(resolve: Iterable[str]) -> dict[tuple[str, int], str]:
+    """``--resolve`` values as {(host, port): address}."""
     overrides: dict[tuple[str, int], str] = {}
     for item in resolve:
         host, port, addr = parse_resolve(item)
         overrides[(host, port)] = addr
+    return overrides
+
+
+def collect_targets(
+    args: Iterable[str], targets_file: Path | None, resolve: Iterable[str]
+) -> list[Target]:
+    """All targets of one command line, validated, duplicates removed, order kept."""
+    overrides = parse_overrides(resolve)
     found: list[Target] = [parse_target(a) for a in args]
     if targets_file is not None:
         for number, text in read_targets_file(targets_file):

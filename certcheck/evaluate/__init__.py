@@ -5,6 +5,7 @@ Nothing in this package opens a socket or reads the clock: ``now`` is passed in.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -104,6 +105,7 @@ def evaluate(facts: ServerFacts, policy: Policy, now: datetime) -> TargetResult:
         policy.profile,
         now,
         policy.distrust,
+        [base64.b64decode(c) for c in facts.aia_certificates],
     )
     findings = report.findings + protocol_findings(facts, policy.profile)
     findings = [f for f in findings if f.severity != OFF]  # disabled by the profile

@@ -241,14 +241,27 @@ def evaluate_chain(
     profile: Profile,
     now: datetime,
     distrust: frozenset[str] = frozenset(),
+    fetched_der: list[bytes] | None = None,
 ) -> ChainReport:
-    """All certificate rules for one served chain and the host it was served for."""
+    """All certificate rules for one served chain and the host it was served for.
+
+    ``fetched_der`` are issuers fetched over AIA (``--fetch-aia``): they only
+    serve to tell whether a chain is good apart from what the server omits.
+    """
     out = _Collector(profile)
     served, problems = parse_chain(chain_der)
-    if not served:
+    # An unreadable first certificate means there is no leaf: the next one must
+    # not be judged as if it were the server's certificate.
+    leaf_unreadable = len(served) < len(chain_der) and parse_chain(chain_der[:1])[1] != []
+    if not served or leaf_unreadable:
         out.add(
             "untrusted_root",
-            {"reason": "no certificate could be read", "problems": problems},
+            {
+                "reason": "no certificate could be read"
+                if not served
+                else "the server certificate (#0) could not be read",
+                "problems": problems,
+            },
             title="The server sent no usable certificate",
         )
         return ChainReport(out.findings, {"chain": [], "parse_errors": problems})
@@ -259,10 +272,46 @@ def evaluate_chain(
     _eku_rule(out, leaf)
     _key_and_hash_rules(out, result.path, result.anchored)
 
+    repaired = None
+    if result.missing_issuer is not None and fetched_der:
+        fetched, _ = parse_chain(fetched_der)
+        candidate = build_path(leaf, served[1:] + fetched, trust, now)
+        repaired = candidate if candidate.anchored else None
     self_signed = is_self_signed(leaf) and trust.source_of(leaf) != "system"
     if self_signed:
         out.add(
             "self_signed_leaf", {"subject": subject_str(leaf.subject), "sha256": fingerprint(leaf)}
+        )
+    elif repaired is not None:
+        out.add(
+            "chain_incomplete",
+            {
+                "missing_issuer": result.missing_issuer,
+                "issued_to": subject_str(result.path[-1].subject),
+                "aia_ca_issuers": aia_ca_issuers(result.path[-1]),
+                "served": len(served),
+                "fetched_over_aia": [
+                    subject_str(c.subject) for c in repaired.path[len(result.path) : -1]
+                ],
+                "note": "the chain is otherwise good: only the intermediate is missing",
+            },
+        )
+        result = repaired
+    elif result.missing_issuer is not None and len(result.path) > 1:
+        # The server sent intermediates and the chain stops above the last one:
+        # what is missing is (almost always) a root no store has, not an
+        # intermediate -- every platform refuses it, iOS included.
+        last = result.path[-1]
+        out.add(
+            "untrusted_root",
+            {
+                "root": result.missing_issuer,
+                "sha256": None,
+                "issued_to": subject_str(last.subject),
+                "reason": "the top certificate sent is issued by a CA that is not a "
+                "trusted root (or by an intermediate the server does not send)",
+                "webpki": result.webpki_error,
+            },
         )
     elif result.missing_issuer is not None:
         last = result.path[-1]

@@ -1,0 +1,5 @@
+"""python -m certcheck"""
+
+from certcheck.cli import main
+
+main()

@@ -1,0 +1,93 @@
+"""``certcheck fix-chain``: the chain a server should send, ready to paste into a config."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from certcheck.cli import CaFile, _read_file, app, err, fail_usage, out
+from certcheck.evaluate.certinfo import iso, subject_str
+from certcheck.evaluate.trust import TrustStore, TrustStoreError, build_path
+from certcheck.probe import probe_target
+from certcheck.probe.aia import add_aia_issuers
+from certcheck.targets import TargetError, apply_resolve, parse_overrides, parse_target
+
+
+@app.command("fix-chain")
+def fix_chain(
+    target: Annotated[str, typer.Argument(help="host, host:port or https://host[:port]")],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the PEM chain here instead of stdout.")
+    ] = None,
+    resolve: Annotated[
+        list[str] | None,
+        typer.Option("--resolve", metavar="HOST:PORT:ADDR", help="As for scan (repeatable)."),
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=600)] = 10.0,
+    ca_file: CaFile = None,
+    fetch_aia: Annotated[
+        bool,
+        typer.Option(
+            "--fetch-aia/--no-fetch-aia",
+            help="Fetch missing intermediates from the AIA caIssuers URLs (default on).",
+        ),
+    ] = True,
+) -> None:
+    """Print the chain the server should send: leaf first, intermediates in order, no root.
+
+    The output is what nginx's ssl_certificate, Apache's SSLCertificateFile
+    (2.4.8+) or a cloud console's "certificate chain" field expects.
+    """
+    try:
+        overrides = parse_overrides(resolve or [])
+        parsed = apply_resolve(parse_target(target), overrides)
+    except TargetError as exc:
+        fail_usage(str(exc))
+    try:
+        trust = TrustStore.load(_read_file(ca_file, "--ca-file") if ca_file else None)
+    except TrustStoreError as exc:
+        fail_usage(str(exc))
+    facts = probe_target(parsed, timeout)
+    if not facts.ok:
+        assert facts.error is not None
+        err.print(f"certcheck: {parsed.label}: {facts.error.message}", markup=False)
+        raise typer.Exit(3)
+    if fetch_aia:
+        add_aia_issuers(facts, timeout, overrides)
+    served = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in facts.chain]
+    fetched = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in facts.aia_certificates]
+    result = build_path(served[0], served[1:] + fetched, trust, datetime.now(UTC))
+    chain = result.path[:-1] if result.anchored and len(result.path) > 1 else result.path
+    pem = b"".join(c.public_bytes(Encoding.PEM) for c in chain).decode("ascii")
+    for error in facts.aia_errors:
+        err.print(f"certcheck: AIA fetch failed: {error}", markup=False)
+    for cert in chain:
+        err.print(
+            f"# {subject_str(cert.subject)}  (issuer {subject_str(cert.issuer)}, "
+            f"expires {iso(cert.not_valid_after_utc)})",
+            markup=False,
+        )
+    if result.anchored:
+        anchor = result.path[-1]
+        err.print(f"# root, not included: {subject_str(anchor.subject)}", markup=False)
+    else:
+        err.print(
+            "certcheck: the chain does not reach a trusted root"
+            + (f" (missing issuer: {result.missing_issuer})" if result.missing_issuer else ""),
+            markup=False,
+        )
+    if out_file is not None:
+        try:
+            out_file.write_text(pem, encoding="ascii")
+        except OSError as exc:
+            fail_usage(f"--out {str(out_file)!r}: {exc.strerror or exc}")
+        err.print(f"wrote {len(chain)} certificate(s) to {out_file}", markup=False)
+    else:
+        out.print(pem, end="", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if result.anchored else 1)
