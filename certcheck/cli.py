@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from certcheck import __version__
-from certcheck.catalog import load_catalog, load_profiles
+from certcheck.catalog import load_profiles
 from certcheck.evaluate import Policy
 from certcheck.evaluate.trust import TrustStoreError
 from certcheck.model import ServerFacts, Target, TargetResult
@@ -484,16 +484,6 @@ def demo(
             "example.com  (certcheck --help for options)"
         )
     raise typer.Exit(0 if code in (0, 1) else code)
-
-
-@app.command()
-def rules() -> None:
-    """List the rule catalog: id, severity, platforms and title."""
-    for rule in load_catalog().values():
-        out.print(
-            f"{rule.id:32} {rule.severity:8} {','.join(rule.platforms):28} {rule.title}",
-            soft_wrap=True,
-        )
 
 
 @app.command()

@@ -1,0 +1,107 @@
+"""``certcheck rules``: the rule catalog, one rule explained, and the data tables' ages."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, date, datetime
+from functools import cache
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from certcheck.catalog import load_catalog, load_profiles, read_data
+from certcheck.cli import app, fail_usage, out
+
+#: Shipped data older than this is called out: a stale distrust list is a silent false pass.
+STALE_AFTER_DAYS = 180
+
+
+@cache
+def references() -> dict[str, dict]:
+    return tomllib.loads(read_data("references.toml").decode("utf-8"))
+
+
+def severity_by_profile(rule_id: str) -> dict[str, str]:
+    rule = load_catalog()[rule_id]
+    return {name: p.severity.get(rule_id, rule.severity) for name, p in load_profiles().items()}
+
+
+def stale_tables(today: date) -> list[tuple[str, int]]:
+    """(file, age in days) of every shipped data table older than STALE_AFTER_DAYS."""
+    from certcheck.platforms import data_sources
+
+    return [
+        (source.file, (today - source.snapshot).days)
+        for source in data_sources()
+        if (today - source.snapshot).days > STALE_AFTER_DAYS
+    ]
+
+
+def _explain(rule_id: str) -> None:
+    catalog = load_catalog()
+    if rule_id not in catalog:
+        fail_usage(f"unknown rule id {rule_id!r} (certcheck rules lists them)")
+    rule = catalog[rule_id]
+    out.print(f"[bold]{rule.id}[/]: {rule.title}", highlight=False)
+    sev = ", ".join(f"{name} {value}" for name, value in severity_by_profile(rule_id).items())
+    out.print(f"severity:  {sev}", highlight=False, soft_wrap=True)
+    out.print(f"concerns:  {', '.join(rule.platforms)}", highlight=False)
+    out.print(f"breaks:    {', '.join(rule.breaks) or 'no platform (advice)'}", highlight=False)
+    out.print(f"\nfix: {rule.fix}", highlight=False)
+    if rule.sources:
+        out.print("\nsources:", highlight=False)
+        for source in rule.sources:
+            ref = references().get(source)
+            if ref is None:
+                out.print(f"  {source}", highlight=False, soft_wrap=True)
+                continue
+            out.print(f"  {source} {ref['title']}", highlight=False, soft_wrap=True)
+            for url in ref.get("urls", []):
+                out.print(f"     {url}", highlight=False, soft_wrap=True)
+
+
+def _data_tables() -> None:
+    from certcheck.platforms import data_sources
+
+    today = datetime.now(UTC).date()
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("file", "snapshot", "age", "holds"):
+        table.add_column(column, overflow="fold")
+    for source in data_sources():
+        age = (today - source.snapshot).days
+        mark = f"{age} d" + (" (stale)" if age > STALE_AFTER_DAYS else "")
+        table.add_row(source.file, source.snapshot.isoformat(), mark, source.description)
+    out.print(table)
+    for source in data_sources():
+        out.print(f"{source.file}: " + "; ".join(source.sources), highlight=False, soft_wrap=True)
+
+
+@app.command("rules")
+def rules(
+    rule_id: Annotated[
+        str | None, typer.Argument(help="Explain one rule: fix, platforms and sources.")
+    ] = None,
+    data: Annotated[
+        bool, typer.Option("--data", help="List the shipped data tables, sources and age.")
+    ] = False,
+) -> None:
+    """List the rule catalog (severity per profile, platforms, title), or explain one rule."""
+    if data:
+        _data_tables()
+        return
+    if rule_id is not None:
+        _explain(rule_id)
+        return
+    profiles = list(load_profiles())
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("rule", no_wrap=True)
+    for name in profiles:
+        table.add_column(name, no_wrap=True)
+    table.add_column("platforms / title", overflow="fold")
+    for rule in load_catalog().values():
+        sev = severity_by_profile(rule.id)
+        table.add_row(
+            rule.id, *(sev[p] for p in profiles), f"{','.join(rule.platforms)}: {rule.title}"
+        )
+    out.print(table)
