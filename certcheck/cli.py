@@ -231,7 +231,7 @@ def _emit(
                 fail_usage(f"--json {json_out!r}: {exc.strerror or exc}")
     if json_out != "-":
         console_report.print_results(results, out, verbose)
-        console_report.print_totals(results, out)
+        console_report.print_totals(results, out, now)
     return code
 
 

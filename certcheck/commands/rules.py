@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated
 
@@ -12,9 +12,7 @@ from rich.table import Table
 
 from certcheck.catalog import load_catalog, load_profiles, read_data
 from certcheck.cli import app, fail_usage, out
-
-#: Shipped data older than this is called out: a stale distrust list is a silent false pass.
-STALE_AFTER_DAYS = 180
+from certcheck.freshness import STALE_AFTER_DAYS
 
 
 @cache
@@ -25,17 +23,6 @@ def references() -> dict[str, dict]:
 def severity_by_profile(rule_id: str) -> dict[str, str]:
     rule = load_catalog()[rule_id]
     return {name: p.severity.get(rule_id, rule.severity) for name, p in load_profiles().items()}
-
-
-def stale_tables(today: date) -> list[tuple[str, int]]:
-    """(file, age in days) of every shipped data table older than STALE_AFTER_DAYS."""
-    from certcheck.platforms import data_sources
-
-    return [
-        (source.file, (today - source.snapshot).days)
-        for source in data_sources()
-        if (today - source.snapshot).days > STALE_AFTER_DAYS
-    ]
 
 
 def _explain(rule_id: str) -> None:

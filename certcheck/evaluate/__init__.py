@@ -9,8 +9,11 @@ import base64
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from cryptography import x509
+
 from certcheck.catalog import Profile, load_profiles
 from certcheck.evaluate.cert_rules import evaluate_chain
+from certcheck.evaluate.distrust import distrust_findings
 from certcheck.evaluate.protocol_rules import protocol_findings
 from certcheck.evaluate.trust import TrustStore
 from certcheck.model import (
@@ -90,6 +93,39 @@ def verdicts_for(findings: list[Finding]) -> tuple[dict[str, str], str]:
     return verdicts, overall
 
 
+def _merge_same_rule(findings: list[Finding]) -> list[Finding]:
+    """One finding per rule id: --distrust and the distrust data both feed ca_fully_distrusted."""
+    merged: dict[str, Finding] = {}
+    for finding in findings:
+        first = merged.get(finding.rule_id)
+        if first is None:
+            merged[finding.rule_id] = finding
+            continue
+        for key, value in finding.evidence.items():
+            if isinstance(value, list) and isinstance(first.evidence.get(key), list):
+                first.evidence[key] = first.evidence[key] + value
+            else:
+                first.evidence.setdefault(key, value)
+        first.platforms = sorted(set(first.platforms) | set(finding.platforms))
+        first.breaks = sorted(set(first.breaks) | set(finding.breaks))
+    return list(merged.values())
+
+
+def _distrust(
+    facts: ServerFacts, summary: dict, policy: Policy, now: datetime
+) -> list[Finding]:
+    """Distrust events for every certificate served or on the built path."""
+    if not summary.get("chain"):
+        return []
+    certs = [(c["sha256"], c["subject"]) for c in summary["chain"]]
+    certs += list(zip(summary.get("path_sha256", []), summary.get("path", []), strict=True))
+    try:
+        leaf = x509.load_der_x509_certificate(base64.b64decode(facts.chain[0]))
+    except ValueError:
+        return []
+    return distrust_findings(certs, leaf, facts.tls_scts, policy.profile, now)
+
+
 def evaluate(facts: ServerFacts, policy: Policy, now: datetime) -> TargetResult:
     """Findings and verdicts for one target's facts at the instant ``now``."""
     if not facts.ok:
@@ -108,6 +144,7 @@ def evaluate(facts: ServerFacts, policy: Policy, now: datetime) -> TargetResult:
         [base64.b64decode(c) for c in facts.aia_certificates],
     )
     findings = report.findings + protocol_findings(facts, policy.profile)
+    findings = _merge_same_rule(findings + _distrust(facts, report.summary, policy, now))
     findings = [f for f in findings if f.severity != OFF]  # disabled by the profile
     apply_suppressions(findings, facts.target.host, policy.ignores, now)
     findings.sort(key=lambda f: (-SEVERITY_ORDER[f.severity], f.rule_id))

@@ -368,6 +368,7 @@ def evaluate_chain(
         "leaf": describe(leaf, now),
         "chain": [describe(c, now) for c in served],
         "path": [subject_str(c.subject) for c in result.path],
+        "path_sha256": [fingerprint(c) for c in result.path],
         "trusted": result.anchored and result.webpki_ok,
         "anchor": subject_str(result.path[-1].subject) if result.anchored else None,
         "anchor_source": result.anchor_source,

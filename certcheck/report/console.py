@@ -5,6 +5,7 @@ Readable at 80 columns; colour only when attached to a terminal (rich decides).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -12,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from certcheck.freshness import stale_note
 from certcheck.model import VERDICT_PLATFORMS, TargetResult
 
 _OVERALL = {
@@ -106,10 +108,17 @@ def print_results(results: list[TargetResult], console: Console, verbose: bool =
             console.print(f"  [dim]+{suppressed} suppressed finding(s) (see the JSON output)[/]")
 
 
-def print_totals(results: list[TargetResult], console: Console) -> None:
+def print_totals(
+    results: list[TargetResult], console: Console, now: datetime | None = None
+) -> None:
+    """Counts per overall verdict, the evaluation instant, and a note on stale data."""
     counts: dict[str, int] = {}
     for result in results:
         counts[result.overall] = counts.get(result.overall, 0) + 1
     parts = [f"{counts[k]} {k}" for k in ("pass", "warn", "fail", "error") if counts.get(k)]
     console.print()
-    console.print(escape(f"{len(results)} target(s): " + ", ".join(parts)))
+    when = f" (evaluated at {now.isoformat(timespec='seconds')})" if now else ""
+    console.print(escape(f"{len(results)} target(s): " + ", ".join(parts) + when))
+    note = stale_note(now.date()) if now else None
+    if note:
+        console.print(Text(note, "dim"))

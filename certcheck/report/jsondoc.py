@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from certcheck import __version__
+from certcheck.freshness import stale_tables
 from certcheck.model import ServerFacts, TargetResult
 
 SCHEMA_VERSION = "1.0"
@@ -52,6 +53,7 @@ def results_document(
         "fail_on": fail_on,
         "exit_code": exit_code,
         "summary": summary_counts(results),
+        "data_notes": stale_tables(now.date()),
         "results": [r.to_dict() for r in results],
     }
 
