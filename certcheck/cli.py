@@ -146,6 +146,31 @@ AtOpt = Annotated[
 ]
 
 
+TargetsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="host, host:port, https://host[:port]/path, wss://host[:port], [::1]:443",
+        show_default=False,
+    ),
+]
+TargetsFile = Annotated[
+    Path | None,
+    typer.Option("--targets-file", help="File with one target per line (# starts a comment)."),
+]
+Resolve = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--resolve",
+        metavar="HOST:PORT:ADDR",
+        help="Connect to ADDR for HOST:PORT, keeping HOST for SNI and name checks "
+        "(curl convention; repeatable).",
+    ),
+]
+Timeout = Annotated[
+    float, typer.Option("--timeout", help="Seconds per connection.", min=0.1, max=600)
+]
+
+
 def _now(at: str | None) -> datetime:
     """The evaluation instant: ``--at`` (UTC) or the clock."""
     if at is None:
@@ -257,30 +282,10 @@ def _probe_with_progress(targets: list[Target], timeout: float, concurrency: int
 
 @app.command(epilog=EXIT_CODES_HELP)
 def scan(
-    targets: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help="host, host:port, https://host[:port]/path, wss://host[:port], [::1]:443",
-            show_default=False,
-        ),
-    ] = None,
-    targets_file: Annotated[
-        Path | None,
-        typer.Option("--targets-file", help="File with one target per line (# starts a comment)."),
-    ] = None,
-    resolve: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--resolve",
-            metavar="HOST:PORT:ADDR",
-            help="Connect "
-            "to ADDR for HOST:PORT, keeping HOST for SNI and name "
-            "checks (curl convention; repeatable).",
-        ),
-    ] = None,
-    timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds per connection.", min=0.1, max=600)
-    ] = 10.0,
+    targets: TargetsArg = None,
+    targets_file: TargetsFile = None,
+    resolve: Resolve = None,
+    timeout: Timeout = 10.0,
     concurrency: Annotated[
         int, typer.Option("--concurrency", help="Targets scanned at once.", min=1, max=256)
     ] = 8,

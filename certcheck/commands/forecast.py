@@ -1,0 +1,146 @@
+"""``certcheck forecast``: what will start failing in the next N days, and why."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from certcheck import __version__
+from certcheck.cli import (
+    AtOpt,
+    CaFile,
+    Distrust,
+    IgnoreOpt,
+    JsonOut,
+    Profile,
+    ProfileFile,
+    Resolve,
+    TargetsArg,
+    TargetsFile,
+    Timeout,
+    _now,
+    _policy,
+    _read_file,
+    app,
+    fail_usage,
+    out,
+)
+from certcheck.evaluate.certinfo import iso
+from certcheck.forecast import forecast
+from certcheck.model import ServerFacts
+from certcheck.report import jsondoc
+from certcheck.runner import scan_targets
+from certcheck.targets import TargetError, collect_targets
+
+
+def _facts(
+    targets: list[str] | None,
+    targets_file: Path | None,
+    resolve: list[str] | None,
+    facts_file: Path | None,
+    timeout: float,
+) -> list[ServerFacts]:
+    if facts_file is not None:
+        if targets or targets_file:
+            fail_usage("give targets or --facts, not both")
+        text = _read_file(facts_file, "--facts").decode("utf-8", "replace")
+        try:
+            return jsondoc.load_facts(text, str(facts_file))
+        except jsondoc.DocumentError as exc:
+            fail_usage(str(exc))
+    if not targets and not targets_file:
+        fail_usage("no target given (targets, --targets-file or --facts FILE)")
+    try:
+        parsed = collect_targets(targets or [], targets_file, resolve or [])
+    except TargetError as exc:
+        fail_usage(str(exc))
+    return scan_targets(parsed, timeout)
+
+
+@app.command("forecast")
+def forecast_command(
+    targets: TargetsArg = None,
+    targets_file: TargetsFile = None,
+    facts_file: Annotated[
+        Path | None,
+        typer.Option("--facts", help="Forecast saved facts (--save-facts or --json) instead."),
+    ] = None,
+    days: Annotated[int, typer.Option("--days", help="How far ahead to look.", min=1)] = 90,
+    resolve: Resolve = None,
+    timeout: Timeout = 10.0,
+    ca_file: CaFile = None,
+    distrust: Distrust = None,
+    profile: Profile = "wechat",
+    profile_file: ProfileFile = None,
+    ignore: IgnoreOpt = None,
+    at: AtOpt = None,
+    json_out: JsonOut = None,
+) -> None:
+    """List, in date order, what will start failing, on which platform and why.
+
+    One scan (or none, with --facts); every date is an offline re-evaluation.
+    Exit code 1 when something breaks within the window, else 0.
+    """
+    facts = _facts(targets, targets_file, resolve, facts_file, timeout)
+    policy = _policy(profile, None, None, ca_file, distrust, profile_file, ignore)
+    start = _now(at)
+    baseline, events = forecast(facts, policy, start, days)
+    document = {
+        "schema_version": jsondoc.SCHEMA_VERSION,
+        "kind": "certcheck-forecast",
+        "tool": {"name": "certcheck", "version": __version__},
+        "from": iso(start),
+        "days": days,
+        "profile": policy.profile.name,
+        "baseline": [
+            {"target": r.facts.target.label, "overall": r.overall, "verdicts": r.verdicts}
+            for r in baseline
+        ],
+        "events": [e.to_dict() for e in events],
+    }
+    if json_out:
+        text = jsondoc.dumps(document)
+        if json_out == "-":
+            sys.stdout.write(text)
+        else:
+            try:
+                Path(json_out).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                fail_usage(f"--json {json_out!r}: {exc.strerror or exc}")
+    if json_out != "-":
+        _print(document, baseline)
+    raise typer.Exit(1 if events else 0)
+
+
+def _print(document: dict, baseline: list) -> None:
+    out.print(
+        f"Forecast from {document['from']} for {document['days']} days "
+        f"({len(baseline)} target(s), profile {document['profile']})",
+        highlight=False,
+    )
+    for result in baseline:
+        if not result.facts.ok:
+            out.print(f"  {result.facts.target.label}: not scanned, nothing to forecast")
+    if not document["events"]:
+        out.print("Nothing changes in this window.")
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("Date", no_wrap=True)
+    table.add_column("Target", overflow="fold")
+    table.add_column("Starts failing", overflow="fold")
+    table.add_column("Platforms", overflow="fold")
+    for event in document["events"]:
+        what = event["rule_id"] or "verdict"
+        if event["severity"]:
+            what = f"{what} ({event['severity']})"
+        table.add_row(
+            event["at"][:10],
+            event["target"],
+            f"{what}: {event['title']}",
+            ", ".join(event["platforms"]),
+        )
+    out.print(table)
