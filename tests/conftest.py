@@ -29,6 +29,12 @@ def spec_for(sample: samples.Sample, **overrides: str) -> ServerSpec:
     )
 
 
+@pytest.fixture(name="spec_for", scope="session")
+def spec_for_fixture():
+    """The :func:`spec_for` helper, for test modules."""
+    return spec_for
+
+
 @pytest.fixture(scope="session")
 def sample_set() -> samples.SampleSet:
     return samples.generate()
@@ -52,7 +58,10 @@ def sample_dir(sample_set, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def certcheck_cmd() -> list[str]:
     """How to run the CLI: the installed entry point, else ``python -m certcheck.cli``."""
-    exe = shutil.which("certcheck") or shutil.which("certcheck", path=str(Path(sys.executable).parent))
+    # The script next to this interpreter first: a stray certcheck on PATH may be another copy.
+    exe = shutil.which("certcheck", path=str(Path(sys.executable).parent)) or shutil.which(
+        "certcheck"
+    )
     return [exe] if exe else [sys.executable, "-m", "certcheck.cli"]
 
 
