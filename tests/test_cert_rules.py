@@ -277,3 +277,13 @@ def test_verdicts_follow_breaks_and_severity():
     )
     assert verdicts_for([]) == ({"ios": "pass", "android": "pass", "android_legacy": "pass"},
                                 "pass")
+
+
+def test_unparseable_certificate_after_the_leaf_breaks_every_platform():
+    chain = der(leaf(), INTER) + [b"\x30\x82\x00\x05junk"]
+    report = evaluate_chain(chain, "good.example.test", TRUST, PROFILE, NOW)
+    found = {f.rule_id: f for f in report.findings}
+    assert found["cert_unparseable"].breaks == ["all"]
+    assert "certificate #2" in found["cert_unparseable"].evidence["problems"][0]
+    good = evaluate_chain(der(leaf(), INTER), "good.example.test", TRUST, PROFILE, NOW)
+    assert "cert_unparseable" not in {f.rule_id for f in good.findings}

@@ -265,6 +265,9 @@ def evaluate_chain(
             title="The server sent no usable certificate",
         )
         return ChainReport(out.findings, {"chain": [], "parse_errors": problems})
+    if problems:
+        # Clients abort the handshake on a certificate they cannot decode, wherever it is.
+        out.add("cert_unparseable", {"problems": problems, "served": len(chain_der)})
     leaf = served[0]
     result = build_path(leaf, served[1:], trust, now)
     _validity_rules(out, leaf, now)
