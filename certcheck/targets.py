@@ -7,6 +7,7 @@ bare IPv6 address.  Nothing here touches the network.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator
@@ -197,3 +198,19 @@ def collect_targets(
             seen.add(key)
             unique.append(apply_resolve(target, overrides))
     return unique
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    """``K/N`` (1-based): this machine scans part K of N."""
+    k, sep, n = value.partition("/")
+    if not sep or not k.isdigit() or not n.isdigit() or not 1 <= int(k) <= int(n):
+        raise TargetError(f"--shard {value!r}: expected K/N with 1 <= K <= N, e.g. 2/4")
+    return int(k), int(n)
+
+
+def in_shard(target: Target, shard: tuple[int, int] | None) -> bool:
+    """A stable partition: the same target lands in the same shard on every machine and run."""
+    if shard is None or shard[1] == 1:
+        return True
+    digest = hashlib.sha256(f"{target.host}:{target.port}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shard[1] == shard[0] - 1

@@ -97,3 +97,17 @@ def test_targets_file_errors_name_file_and_line(tmp_path: Path):
     binary.write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(TargetError, match="not UTF-8"):
         collect_targets([], binary, [])
+
+
+def test_shards_partition_targets_stably():
+    from certcheck.targets import in_shard, parse_shard
+
+    targets = [parse_target(f"host{i}.example.com") for i in range(400)]
+    parts = [[t for t in targets if in_shard(t, (k, 4))] for k in range(1, 5)]
+    assert sorted(t.host for part in parts for t in part) == sorted(t.host for t in targets)
+    assert all(60 < len(part) < 140 for part in parts)  # roughly even
+    assert parts[1] == [t for t in targets if in_shard(t, parse_shard("2/4"))]
+    assert all(in_shard(t, None) and in_shard(t, (1, 1)) for t in targets)
+    for bad in ("0/4", "5/4", "2", "a/b", "2/0"):
+        with pytest.raises(TargetError, match="--shard"):
+            parse_shard(bad)

@@ -17,6 +17,7 @@ from functools import cache
 
 import certifi
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.verification import (
     DNSName,
     IPAddress,
@@ -35,6 +36,7 @@ from certcheck.evaluate.certinfo import (
 )
 
 MAX_DEPTH = 8
+_SHA256 = hashes.SHA256()
 
 
 class TrustStoreError(ValueError):
@@ -52,6 +54,8 @@ class TrustStore:
         self.anchors = self.system + self.extra
         self.system_fps = {fingerprint(c) for c in self.system}
         self.extra_fps = {fingerprint(c) for c in self.extra}
+        #: identifies the anchor set (for caches), stable across equal stores
+        self.token = "|".join(sorted(self.system_fps)) + "/" + "|".join(sorted(self.extra_fps))
         self.by_subject: dict[x509.Name, list[x509.Certificate]] = {}
         for cert in self.anchors:
             self.by_subject.setdefault(cert.subject, []).append(cert)
@@ -157,6 +161,12 @@ def _validation_time(leaf: x509.Certificate, now: datetime) -> datetime:
     return start + (end - start) / 2 if end > start else start + timedelta(seconds=0)
 
 
+#: Many targets of a fleet share one chain: path building is cached by chain,
+#: trust store and instant.  Bounded so a long scan's memory stays flat.
+_PATH_CACHE: dict[tuple[tuple[bytes, ...], str, datetime], PathResult] = {}
+_PATH_CACHE_MAX = 2048
+
+
 def build_path(
     leaf: x509.Certificate,
     served: list[x509.Certificate],
@@ -164,6 +174,24 @@ def build_path(
     now: datetime,
 ) -> PathResult:
     """Validate with the WebPKI validator; explain failures by walking issuer links."""
+    key = (tuple(c.fingerprint(_SHA256) for c in [leaf, *served]), trust.token, now)
+    cached = _PATH_CACHE.get(key)
+    if cached is None:
+        cached = _build_path(leaf, served, trust, now)
+        if len(_PATH_CACHE) >= _PATH_CACHE_MAX:
+            _PATH_CACHE.pop(next(iter(_PATH_CACHE)))
+        _PATH_CACHE[key] = cached
+    copy = PathResult(**{f: getattr(cached, f) for f in cached.__dataclass_fields__})
+    copy.path = list(cached.path)
+    return copy
+
+
+def _build_path(
+    leaf: x509.Certificate,
+    served: list[x509.Certificate],
+    trust: TrustStore,
+    now: datetime,
+) -> PathResult:
     walked = _walk(leaf, served, trust)
     subject = _verifier_subject(leaf)
     if subject is None:
