@@ -4,4 +4,4 @@
 commands live beside it instead of in one growing file.
 """
 
-MODULES: tuple[str, ...] = ("chain", "rules", "forecast")
+MODULES: tuple[str, ...] = ("chain", "rules", "forecast", "miniprogram")

@@ -1,0 +1,208 @@
+"""``certcheck miniprogram``: a WeChat Mini Program's server domains, linted and scanned."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from certcheck.cli import (
+    EXIT_CODES_HELP,
+    CaFile,
+    FailOn,
+    FailOnOpt,
+    JsonOut,
+    Verbose,
+    app,
+    fail_usage,
+    out,
+)
+from certcheck.evaluate import Policy
+from certcheck.evaluate.trust import TrustStoreError
+from certcheck.miniprogram.check import check_miniprogram, exit_code
+from certcheck.miniprogram.config import (
+    ConfigError,
+    MiniProgramConfig,
+    config_from_urls,
+    load_config,
+)
+from certcheck.miniprogram.console import print_report
+from certcheck.miniprogram.document import miniprogram_document
+from certcheck.miniprogram.limits import load_limits
+from certcheck.report.jsondoc import dumps
+from certcheck.targets import TargetError, parse_resolve
+
+_HELP = """Check a WeChat Mini Program's server domains: first what the platform rejects
+before any TLS (scheme, IP, localhost, ports, WeChat's own API host, list sizes,
+subdomains, ICP reminder), then every endpoint: full TLS scan with the wechat
+profile, an HTTPS request (timing, response encoding) and, for wss:// entries, a
+real WebSocket upgrade.
+
+DOMAINS_FILE is JSON or TOML with WeChat's domain-API field names
+(requestdomain, wsrequestdomain, uploaddomain, downloaddomain, udpdomain,
+tcpdomain), plus prefetchdomain and networkTimeout (ms, as in app.json); the
+API's response can be pasted as it is. URLs given with a file are the request
+URLs the mini program calls, checked against it; URLs alone are the
+configuration."""
+
+
+def _configuration(sources: list[str]) -> MiniProgramConfig:
+    urls = [s for s in sources if "://" in s]
+    files = [s for s in sources if "://" not in s]
+    if len(files) > 1:
+        fail_usage(
+            f"give at most one domain file (got {', '.join(repr(f) for f in files)}); "
+            "write domains as URLs, e.g. https://api.example.com"
+        )
+    try:
+        if not files:
+            return config_from_urls(urls)
+        path = Path(files[0])
+        if not path.exists():
+            fail_usage(
+                f"domain file {files[0]!r} does not exist (to give a domain, write it as a "
+                f"URL: https://{files[0]})"
+            )
+        config = load_config(path)
+    except ConfigError as exc:
+        fail_usage(str(exc))
+    config.request_urls = urls
+    return config
+
+
+def _overrides(resolve: list[str]) -> dict[tuple[str, int], str]:
+    overrides: dict[tuple[str, int], str] = {}
+    for item in resolve:
+        try:
+            host, port, addr = parse_resolve(item)
+        except TargetError as exc:
+            fail_usage(str(exc))
+        overrides[(host, port)] = addr
+    return overrides
+
+
+def _policy(ca_file: Path | None) -> Policy:
+    ca_pem = None
+    if ca_file is not None:
+        try:
+            ca_pem = ca_file.read_bytes()
+        except OSError as exc:
+            fail_usage(f"--ca-file {str(ca_file)!r}: {exc.strerror or exc}")
+    try:
+        return Policy.build("wechat", ca_pem=ca_pem)
+    except TrustStoreError as exc:
+        fail_usage(str(exc).replace("--ca-file", f"--ca-file {str(ca_file)!r}"))
+
+
+@app.command("miniprogram", help=_HELP, epilog=EXIT_CODES_HELP)
+def miniprogram(
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="DOMAINS_FILE|URL...",
+            help="A domain file (JSON/TOML) and/or https:// and wss:// URLs.",
+            show_default=False,
+        ),
+    ] = None,
+    resolve: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--resolve",
+            metavar="HOST:PORT:ADDR",
+            help="Connect to ADDR for HOST:PORT, keeping HOST for SNI, Host and name checks "
+            "(repeatable).",
+        ),
+    ] = None,
+    ca_file: CaFile = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            help="Seconds per connection; requests wait at most this or the "
+            "networkTimeout, whichever is shorter.",
+            min=0.1,
+            max=600,
+        ),
+    ] = 10.0,
+    json_out: JsonOut = None,
+    no_endpoints: Annotated[
+        bool, typer.Option("--no-endpoints", help="Lint the configuration only: no network.")
+    ] = False,
+    fail_on: FailOnOpt = FailOn.error,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            help="Endpoints TLS-scanned at once (each scan opens a few connections of its own).",
+            min=1,
+            max=64,
+        ),
+    ] = 2,
+    max_requests: Annotated[
+        int | None,
+        typer.Option(
+            "--max-requests",
+            help="HTTPS requests open at once (default 10, WeChat's own limit).",
+            min=1,
+            max=256,
+        ),
+    ] = None,
+    max_sockets: Annotated[
+        int | None,
+        typer.Option(
+            "--max-sockets",
+            help="WebSocket upgrades open at once (default 5, WeChat's own limit).",
+            min=1,
+            max=256,
+        ),
+    ] = None,
+    verbose: Verbose = False,
+) -> None:
+    if not sources:
+        fail_usage(
+            "no domain file or URL given (e.g. certcheck miniprogram domains.json, or "
+            "certcheck miniprogram https://api.example.com wss://ws.example.com)"
+        )
+    config = _configuration(sources)
+    overrides = _overrides(resolve or [])
+    policy = _policy(ca_file)
+    limits = load_limits()
+    now = datetime.now(UTC)
+    report = check_miniprogram(
+        config,
+        policy,
+        now,
+        resolve=overrides,
+        timeout=timeout,
+        endpoints=not no_endpoints,
+        concurrency=concurrency,
+        max_requests=max_requests,
+        max_sockets=max_sockets,
+        limits=limits,
+    )
+    code = exit_code(report, fail_on.value)
+    if json_out:
+        text = dumps(
+            miniprogram_document(
+                report,
+                now=now,
+                fail_on=fail_on.value,
+                exit_code=code,
+                max_requests=max_requests,
+                max_sockets=max_sockets,
+                limits=limits,
+            )
+        )
+        if json_out == "-":
+            sys.stdout.write(text)
+        else:
+            try:
+                Path(json_out).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                fail_usage(f"--json {json_out!r}: {exc.strerror or exc}")
+    if json_out != "-":
+        print_report(report, out, verbose)
+    raise typer.Exit(code)
