@@ -43,7 +43,7 @@ def make_context(spec: ServerSpec) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     # Security level 0 lets the server present deliberately weak material
     # (RSA-1024, SHA-1) and speak TLS 1.0/1.1 -- that is what we test.
-    ctx.set_ciphers(spec.ciphers or "ALL:@SECLEVEL=0")
+    ctx.set_ciphers(spec.ciphers or "ALL:!aNULL:@SECLEVEL=0")
     ctx.minimum_version = _VERSIONS[spec.min_version]
     ctx.maximum_version = _VERSIONS[spec.max_version]
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,7 +2,11 @@
 
 :func:`probe_target` resolves a target once, performs one real handshake for
 the certificate chain and, in parallel, one raw ClientHello per protocol
-version.  Whatever goes wrong becomes a :class:`ScanError` on the facts.
+version; then it enumerates cipher suites and groups of every accepted
+version, asks for SSLv2 and fetches the leaf sent without SNI.  All
+connections to the target share one :class:`ConnectionBudget` (at most
+``max_connections`` at once, counted in ``facts.connections``).  Whatever goes
+wrong becomes a :class:`ScanError` (or a ``protocol_errors`` note) on the facts.
 """
 
 from __future__ import annotations
@@ -14,8 +18,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 
 from certcheck.model import PROTOCOLS, ScanError, ServerFacts, Target
-from certcheck.probe.handshake import ProbeError, classify_os_error, handshake
-from certcheck.probe.hello import probe_versions
+from certcheck.probe.budget import ConnectionBudget
+from certcheck.probe.ciphers import enumerate_ciphers
+from certcheck.probe.flight import probe_default_leaf, probe_plaintext_chain, tls_scts
+from certcheck.probe.handshake import HandshakeResult, ProbeError, classify_os_error, handshake
+from certcheck.probe.hello import HelloAnswer, probe_versions
+from certcheck.probe.sslv2 import probe_sslv2
+from certcheck.probe.suites import cipher_name
 
 # getaddrinfo cannot be cancelled; a small shared pool bounds the threads a
 # hung resolver can hold.
@@ -43,32 +52,58 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def probe_target(target: Target, timeout: float = 10.0) -> ServerFacts:
-    """Collect the facts for one target; never raises for network problems."""
+#: The whole probe of one target may take at most this many ``timeout``s:
+#: each connection is bounded by ``timeout``, but enumeration makes dozens.
+BUDGET_TIMEOUTS = 6
+
+_FIRST_ROUND = ["TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1.0"]
+
+#: Versions whose ServerHello / Certificate are plaintext, best first.
+_PLAINTEXT_VERSIONS = ("TLSv1.2", "TLSv1.1", "TLSv1.0", "SSLv3")
+
+
+def probe_target(target: Target, timeout: float = 10.0, max_connections: int = 5) -> ServerFacts:
+    """Collect the facts for one target; never raises for network problems.
+
+    ``timeout`` bounds each connection; ``max_connections`` bounds how many
+    are open to the target at once (ValueError if below 1).
+    """
+    budget = ConnectionBudget(max_connections, total_seconds=timeout * BUDGET_TIMEOUTS)
     facts = ServerFacts(target=target, scanned_at=now_iso())
-    answers: dict = {}
+    answers: dict[str, HelloAnswer] = {}
     try:
         started = time.monotonic()
         address = resolve(target, timeout)
         facts.timings_ms["dns"] = round((time.monotonic() - started) * 1000, 1)
         facts.address = address[0]
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            versions = pool.submit(probe_versions, address, target.sni, timeout)
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="certcheck-probe") as pool:
+            # The real handshake goes first so it is not queued behind the raw probes.
+            real = pool.submit(handshake, address, target.sni, timeout, budget)
+            # Four version probes + the handshake fit in the default limit of five, so a
+            # silent server costs one timeout; SSLv3 only asks a server that answered.
+            answers = probe_versions(address, target.sni, timeout, _FIRST_ROUND, budget=budget)
+            if any(a.accepted is not None for a in answers.values()):
+                answers.update(
+                    probe_versions(address, target.sni, timeout, ["SSLv3"], budget=budget)
+                )
             try:
-                result = handshake(address, target.sni, timeout)
-            finally:
-                answers = versions.result()
-        facts.chain = result.chain
-        facts.negotiated_protocol = result.protocol
-        facts.negotiated_cipher = result.cipher
-        facts.alpn = result.alpn
-        facts.ocsp_staple = result.ocsp_staple
-        facts.timings_ms["connect"] = round(result.connect_ms, 1)
-        facts.timings_ms["handshake"] = round(result.handshake_ms, 1)
+                _raw_facts(facts, address, answers, timeout, budget, pool)
+            except Exception as exc:  # noqa: BLE001 - the chain and versions still count
+                facts.protocol_errors["enumeration"] = f"unexpected failure: {exc!r}"
+            try:
+                _handshake_facts(facts, real.result())
+            except ProbeError as exc:
+                # OpenSSL may refuse what the server speaks (SSLv3, RC4/3DES only):
+                # TLS <= 1.2 sends its chain in the clear, so read it raw instead.
+                if exc.error.kind not in ("tls_alert", "reset") or not _raw_chain(
+                    facts, address, answers, timeout, budget, exc.error
+                ):
+                    raise
     except ProbeError as exc:
         facts.error = exc.error
     except Exception as exc:  # noqa: BLE001 - one target must never end the scan
         facts.error = ScanError("error", f"unexpected probe failure: {exc!r}")
+    facts.connections = budget.opened
     for name in PROTOCOLS:
         answer = answers.get(name)
         facts.protocols[name] = answer.accepted if answer else None
@@ -78,3 +113,72 @@ def probe_target(target: Target, timeout: float = 10.0) -> ServerFacts:
         # The real handshake is the stronger evidence for the version it used.
         facts.protocols[facts.negotiated_protocol] = True
     return facts
+
+
+def _raw_chain(
+    facts: ServerFacts,
+    address: tuple,
+    answers: dict[str, HelloAnswer],
+    timeout: float,
+    budget: ConnectionBudget,
+    error: ScanError,
+) -> bool:
+    """Fill the chain from a raw TLS <= 1.2 handshake; False when there is none."""
+    version = next((v for v in _PLAINTEXT_VERSIONS if answers.get(v) and answers[v].accepted), None)
+    if version is None:
+        return False
+    sni = facts.target.sni
+    hello, chain, _detail = probe_plaintext_chain(address, version, sni, timeout, budget)
+    if not chain:
+        return False
+    facts.chain = chain
+    facts.negotiated_protocol = version
+    facts.negotiated_cipher = cipher_name(hello.cipher) if hello.cipher is not None else None
+    facts.protocol_errors["handshake"] = (
+        f"OpenSSL here could not complete a handshake ({error.message}); the chain was read "
+        f"from a raw {version} handshake"
+    )
+    return True
+
+
+def _handshake_facts(facts: ServerFacts, result: HandshakeResult) -> None:
+    facts.chain = result.chain
+    facts.negotiated_protocol = result.protocol
+    facts.negotiated_cipher = result.cipher
+    facts.alpn = result.alpn
+    facts.ocsp_staple = result.ocsp_staple
+    facts.timings_ms["connect"] = round(result.connect_ms, 1)
+    facts.timings_ms["handshake"] = round(result.handshake_ms, 1)
+
+
+def _raw_facts(
+    facts: ServerFacts,
+    address: tuple,
+    answers: dict[str, HelloAnswer],
+    timeout: float,
+    budget: ConnectionBudget,
+    pool: ThreadPoolExecutor,
+) -> None:
+    """Enumeration, SSLv2, the no-SNI leaf and TLS SCTs, from the version answers.
+
+    Nothing is tried against a server that gave no definite answer at all
+    (silent, unreachable): it would only add timeouts.
+    """
+    if not any(a.accepted is not None for a in answers.values()):
+        return
+    sslv2 = pool.submit(probe_sslv2, address, timeout, budget)
+    plain = next((v for v in _PLAINTEXT_VERSIONS if answers.get(v) and answers[v].accepted), None)
+    leaf = pool.submit(probe_default_leaf, address, plain, timeout, budget) if plain else None
+    accepted = {name: a for name, a in answers.items() if a.accepted}
+    scan = enumerate_ciphers(address, facts.target.sni, timeout, accepted, budget=budget)
+    facts.cipher_suites = scan.cipher_suites
+    facts.groups = scan.groups
+    facts.server_cipher_order = scan.server_cipher_order
+    facts.protocol_errors.update(scan.errors)
+    if plain:
+        facts.tls_scts = tls_scts(answers[plain])
+    if leaf is not None:
+        facts.no_sni_leaf, detail = leaf.result()
+        if facts.no_sni_leaf is None:
+            facts.protocol_errors["no-SNI certificate"] = detail
+    facts.sslv2 = sslv2.result().accepted

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
 from certcheck.model import ScanError
+from certcheck.probe.budget import BudgetExhausted, ConnectionBudget, maybe_slot
 
 
 class ProbeError(Exception):
@@ -114,8 +115,23 @@ def _classify_ssl_error(exc: SSL.Error) -> ScanError:
     return ScanError("tls_alert", f"TLS handshake failed ({reasons or exc})")
 
 
-def handshake(address: tuple, sni: str | None, timeout: float) -> HandshakeResult:
-    """Connect, handshake, and return the chain and negotiated parameters."""
+def handshake(
+    address: tuple, sni: str | None, timeout: float, budget: ConnectionBudget | None = None
+) -> HandshakeResult:
+    """Connect, handshake, and return the chain and negotiated parameters.
+
+    With a ``budget`` the connection takes one of its slots (and counts).
+    """
+    try:
+        with maybe_slot(budget):
+            if budget is not None:
+                timeout = max(min(timeout, budget.remaining()), 0.001)
+            return _handshake(address, sni, timeout)
+    except BudgetExhausted as exc:
+        raise ProbeError(ScanError("timeout", f"TLS handshake not started: {exc}")) from exc
+
+
+def _handshake(address: tuple, sni: str | None, timeout: float) -> HandshakeResult:
     result = HandshakeResult()
     started = time.monotonic()
     sock = connect(address, timeout)

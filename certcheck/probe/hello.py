@@ -1,11 +1,12 @@
-"""Protocol-version detection with a hand-built ClientHello.
+"""Hand-built ClientHellos: protocol-version detection and the enumeration offers.
 
 The local OpenSSL refuses SSLv3/TLS 1.0/TLS 1.1 at its default security level,
 so asking it whether a *server* still speaks them says nothing.  Instead we
 write a ClientHello ourselves (RFC 6101, RFC 5246, RFC 8446), send it over a
 plain TCP socket and read only the server's first answer: a ServerHello (or
 HelloRetryRequest) names the version the server chose, an alert means no.
-No key exchange is ever completed.
+No key exchange is ever completed.  :mod:`certcheck.probe.ciphers` uses the
+same builder with narrowed suite and group lists to enumerate what is accepted.
 """
 
 from __future__ import annotations
@@ -14,11 +15,19 @@ import errno
 import os
 import socket
 import struct
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from certcheck.probe.suites import CIPHER_NAMES, cipher_name, default_suites
+from certcheck.probe.budget import ConnectionBudget
+from certcheck.probe.suites import (
+    CIPHER_NAMES,
+    TLS13_GROUPS,
+    cipher_name,
+    default_groups,
+    default_suites,
+    group_name,
+)
+from certcheck.probe.wire import Exchange, exchange
 
 __all__ = [
     "CIPHER_NAMES",
@@ -26,6 +35,7 @@ __all__ = [
     "HelloAnswer",
     "build_client_hello",
     "parse_server_answer",
+    "parse_server_hello",
     "probe_version",
     "probe_versions",
 ]
@@ -39,8 +49,9 @@ PROTOCOL_CODES: dict[str, int] = {
 }
 _VERSION_NAMES: dict[int, str] = {code: name for name, code in PROTOCOL_CODES.items()}
 
-#: Named groups offered (RFC 8446 4.2.7, RFC 7919); x25519 first, it carries the key share.
-DEFAULT_GROUPS: list[int] = [0x001D, 0x0017, 0x0018, 0x0019, 0x001E, 0x0100, 0x0101]
+#: Named groups offered to TLS 1.3 (x25519 first: it carries the key share);
+#: TLS 1.0-1.2 hellos offer the elliptic curves only (suites.TLS12_GROUPS).
+DEFAULT_GROUPS: list[int] = list(TLS13_GROUPS)
 _X25519 = 0x001D
 
 #: Signature schemes (RFC 8446 4.2.3), SHA-1 ones last for old servers.
@@ -75,6 +86,7 @@ _CLIENT_HELLO, _SERVER_HELLO, _HELLO_REQUEST = 1, 2, 0
 # Extension codes.
 _EXT_SNI, _EXT_GROUPS, _EXT_POINT_FORMATS, _EXT_SIG_ALGS = 0x0000, 0x000A, 0x000B, 0x000D
 _EXT_EMS, _EXT_SUPPORTED_VERSIONS, _EXT_KEY_SHARE, _EXT_RENEGO = 0x0017, 0x002B, 0x0033, 0xFF01
+EXT_SCT, _EXT_PADDING = 0x0012, 0x0015
 _RENEGO_SCSV = 0x00FF
 
 #: ServerHello.random of a HelloRetryRequest: SHA-256("HelloRetryRequest") (RFC 8446 4.1.3).
@@ -88,13 +100,21 @@ _MAX_RECORD = 2**14 + 2048  # largest legal TLSCiphertext fragment
 
 @dataclass
 class HelloAnswer:
-    """What the server's first record said about one offered protocol version."""
+    """What the server's first record said about one offered protocol version.
+
+    ``group`` is the group named in a TLS 1.3 key_share (ServerHello or
+    HelloRetryRequest, ``retry`` tells which); ``extensions`` holds the raw
+    ServerHello extensions by type (first occurrence wins).
+    """
 
     accepted: bool | None
     detail: str
     cipher: int | None = None
     version: int | None = None
     error_kind: str | None = None
+    group: int | None = None
+    retry: bool = False
+    extensions: dict[int, bytes] = field(default_factory=dict, repr=False)
 
 
 def version_name(code: int) -> str:
@@ -131,20 +151,26 @@ def build_client_hello(
     sni: str | None,
     cipher_suites: list[int] | None = None,
     groups: list[int] | None = None,
+    *,
+    key_share: bool = True,
+    sct: bool = True,
 ) -> bytes:
     """A complete ClientHello record offering exactly ``version``.
 
     TLS 1.3 is offered only through supported_versions (legacy_version stays
-    0x0303, RFC 8446 4.1.2), so a 1.2-only server cannot answer with 1.3.  If
-    ``groups`` leaves out x25519 the key_share is empty, which asks a 1.3 server
-    for a HelloRetryRequest naming its group.  signature_algorithms is only sent
-    for TLS 1.2+ (RFC 5246 7.4.1.4.1), SSLv3 gets no extensions at all.
+    0x0303, RFC 8446 4.1.2), so a 1.2-only server cannot answer with 1.3.  The
+    key_share carries x25519 when ``groups`` has it and ``key_share`` is true;
+    otherwise it is empty, which asks a 1.3 server for a HelloRetryRequest
+    naming its group.  signature_algorithms is only sent for TLS 1.2+ (RFC 5246
+    7.4.1.4.1); ``sct`` asks a TLS 1.0-1.2 server for its SCTs (RFC 6962 3.3.1);
+    SSLv3 gets no extensions at all.  Hellos of 256-511 bytes are padded to 512
+    (RFC 7685) because some middleboxes hang on that size.
     """
     if version not in PROTOCOL_CODES:
         raise ValueError(f"unknown protocol version {version!r}")
     code = PROTOCOL_CODES[version]
     suites = list(cipher_suites) if cipher_suites is not None else default_suites(version)
-    groups = list(groups) if groups is not None else list(DEFAULT_GROUPS)
+    groups = list(groups) if groups is not None else default_groups(version)
     tls13 = code == 0x0304
 
     exts: list[bytes] = []
@@ -155,6 +181,8 @@ def build_client_hello(
         if code <= 0x0303:
             exts.append(_ext(_EXT_RENEGO, _u8(b"")))
             exts.append(_ext(_EXT_EMS, b""))
+            if sct:
+                exts.append(_ext(EXT_SCT, b""))
         exts.append(_ext(_EXT_GROUPS, _u16(_codes(groups))))
         exts.append(_ext(_EXT_POINT_FORMATS, _u8(b"\x00")))
         if code >= 0x0303:
@@ -162,7 +190,9 @@ def build_client_hello(
         if tls13:
             exts.append(_ext(_EXT_SUPPORTED_VERSIONS, _u8(_codes([0x0304]))))
             # Any 32 bytes are a usable X25519 public value (RFC 7748 5).
-            share = struct.pack("!H", _X25519) + _u16(os.urandom(32)) if _X25519 in groups else b""
+            share = b""
+            if key_share and _X25519 in groups:
+                share = struct.pack("!H", _X25519) + _u16(os.urandom(32))
             exts.append(_ext(_EXT_KEY_SHARE, _u16(share)))
     elif _RENEGO_SCSV not in suites:
         suites.append(_RENEGO_SCSV)  # RFC 5746 3.3: SSLv3 signals via SCSV
@@ -172,6 +202,10 @@ def build_client_hello(
     body += _u8(os.urandom(32) if tls13 else b"")
     body += _u16(_codes(suites)) + _u8(b"\x00")  # null compression only
     if exts:
+        # Handshake header (4) + body + extensions length (2) + extensions.
+        size = 4 + len(body) + 2 + sum(len(e) for e in exts)
+        if 0x100 <= size < 0x200:
+            exts.append(_ext(_EXT_PADDING, bytes(max(0x200 - size - 4, 1))))
         body += _u16(b"".join(exts))
     handshake = struct.pack("!B", _CLIENT_HELLO) + struct.pack("!I", len(body))[1:] + body
     record_version = 0x0300 if code == 0x0300 else 0x0301
@@ -189,13 +223,14 @@ def _not_tls(data: bytes, what: str = "garbage") -> HelloAnswer:
     return HelloAnswer(False, f"not TLS ({what}): {data[:16]!r}", error_kind="not_tls")
 
 
-def _plausible_header(data: bytes) -> bool:
-    """Whether the first bytes can start a TLS alert/handshake record."""
-    if data[0] not in (_ALERT, _HANDSHAKE):
+def _plausible_header(data: bytes, pos: int = 0) -> bool:
+    """Whether the bytes at ``pos`` can start a TLS alert/handshake record."""
+    ctype, left = data[pos], len(data) - pos
+    if ctype not in (_ALERT, _HANDSHAKE):
         return False
-    if len(data) >= 2 and data[1] != 3 and not (data[0] == _ALERT and data[1] == 0):
+    if left >= 2 and data[pos + 1] != 3 and not (ctype == _ALERT and data[pos + 1] == 0):
         return False  # some stacks send alerts with record version 0x0000
-    return len(data) < 5 or 0 < struct.unpack_from("!H", data, 3)[0] <= _MAX_RECORD
+    return left < 5 or 0 < struct.unpack_from("!H", data, pos + 3)[0] <= _MAX_RECORD
 
 
 def _parse_alert(payload: bytes) -> HelloAnswer:
@@ -205,8 +240,19 @@ def _parse_alert(payload: bytes) -> HelloAnswer:
     return HelloAnswer(False, f"{prefix} {name}")
 
 
+def parse_server_hello(msg: bytes) -> HelloAnswer:
+    """Pick version, cipher, key_share group and extensions out of a ServerHello body.
+
+    ``msg`` is the message body without its 4-byte handshake header.  Never
+    raises: malformed input gives ``accepted=False`` with ``error_kind="not_tls"``.
+    """
+    try:
+        return _parse_server_hello(msg)
+    except (IndexError, struct.error, ValueError) as exc:  # defensive: malformed input
+        return _not_tls(msg, f"unparseable ServerHello: {exc}")
+
+
 def _parse_server_hello(msg: bytes) -> HelloAnswer:
-    """Pick version, cipher and supported_versions out of a ServerHello body."""
     if len(msg) < 38:
         return _not_tls(msg, "short ServerHello")
     legacy, random = struct.unpack_from("!H", msg, 0)[0], msg[2:34]
@@ -215,21 +261,37 @@ def _parse_server_hello(msg: bytes) -> HelloAnswer:
         return _not_tls(msg, "short ServerHello")
     cipher = struct.unpack_from("!H", msg, pos)[0]
     pos += 3  # cipher + compression method
-    chosen = legacy
+    extensions: dict[int, bytes] = {}
     if pos + 2 <= len(msg):
         end = min(len(msg), pos + 2 + struct.unpack_from("!H", msg, pos)[0])
         pos += 2
         while pos + 4 <= end:
             ext, size = struct.unpack_from("!HH", msg, pos)
             pos += 4
-            if ext == _EXT_SUPPORTED_VERSIONS and size == 2 and pos + 2 <= end:
-                chosen = struct.unpack_from("!H", msg, pos)[0]
+            extensions.setdefault(ext, msg[pos : min(pos + size, end)])
             pos += size
-    kind = "hello retry request" if random == HRR_RANDOM else "server hello"
+    chosen = legacy
+    versions = extensions.get(_EXT_SUPPORTED_VERSIONS, b"")
+    if len(versions) == 2:
+        chosen = struct.unpack("!H", versions)[0]
+    share = extensions.get(_EXT_KEY_SHARE, b"")
+    group = struct.unpack_from("!H", share)[0] if len(share) >= 2 else None
+    retry = random == HRR_RANDOM
+    kind = "hello retry request" if retry else "server hello"
     detail = f"{kind} {version_name(chosen)} {cipher_name(cipher)}"
+    if group is not None:
+        detail += f" {group_name(group)}"
     if chosen < 0x0304 and random[-8:] in _DOWNGRADE:
         detail += " (downgrade sentinel: server also speaks TLSv1.3)"
-    return HelloAnswer(True, detail, cipher=cipher, version=chosen)
+    return HelloAnswer(
+        True,
+        detail,
+        cipher=cipher,
+        version=chosen,
+        group=group,
+        retry=retry,
+        extensions=extensions,
+    )
 
 
 def parse_server_answer(data: bytes) -> HelloAnswer:
@@ -253,18 +315,17 @@ def _parse(data: bytes) -> HelloAnswer:
     if data[0] & 0x80 and len(data) >= 3 and data[2] in (0, 4):
         return _not_tls(data, "SSLv2-format record")
     pos, handshake = 0, b""
-    while True:
-        rest = data[pos:]
-        if not rest:
+    while True:  # indexes, not slices: a flood of tiny records stays linear
+        if pos >= len(data):
             return _truncated("handshake message" if handshake else "record")
-        if not _plausible_header(rest):
+        if not _plausible_header(data, pos):
             return _not_tls(data) if pos == 0 else _not_tls(data, "bad record after first")
-        if len(rest) < 5:
+        if len(data) - pos < 5:
             return _truncated("record header")
-        ctype, length = rest[0], struct.unpack_from("!H", rest, 3)[0]
-        if len(rest) < 5 + length:
+        ctype, length = data[pos], struct.unpack_from("!H", data, pos + 3)[0]
+        if len(data) - pos < 5 + length:
             return _truncated("record")
-        payload = rest[5 : 5 + length]
+        payload = data[pos + 5 : pos + 5 + length]
         pos += 5 + length
         if ctype == _ALERT:
             if handshake or length != 2:
@@ -301,24 +362,49 @@ def _network_error(exc: OSError) -> HelloAnswer:
     return HelloAnswer(None, f"unreachable ({reason})", error_kind="unreachable")
 
 
-def _connect(address: tuple, deadline: float) -> socket.socket:
-    """Open a TCP connection to a numeric IPv4/IPv6 address within the deadline."""
-    host, port = address[0], address[1]
-    family, _, _, _, sockaddr = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
-    )[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        sock.connect(address if len(address) == 4 else sockaddr)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+def handshake_complete(data: bytes) -> bool:
+    """Whether ``data`` already holds a definitive answer to a ClientHello."""
+    return parse_server_answer(data).error_kind != "truncated"
+
+
+def answer_from_exchange(result: Exchange, version: str | None = None) -> HelloAnswer:
+    """Turn how an exchange ended into a :class:`HelloAnswer`.
+
+    Silence or a lost route says nothing (``accepted=None``); hanging up on our
+    hello is a refusal.  With ``version``, a ServerHello for another version
+    is not acceptance.
+    """
+    if result.stop == "budget":
+        return HelloAnswer(None, result.why, error_kind="timeout")
+    if result.connect_error is not None:
+        if isinstance(result.connect_error, socket.gaierror):
+            reason = f"not a numeric address: {result.connect_error}"
+            return HelloAnswer(None, reason, error_kind="unreachable")
+        return _network_error(result.connect_error)
+    data = result.data
+    answer = parse_server_answer(data) if data else None
+    if answer is not None and answer.error_kind == "truncated" and result.stop == "full":
+        return _not_tls(data, f"no complete ServerHello in {len(data)} bytes")
+    if answer is None or answer.error_kind == "truncated":
+        extra = f" after {len(data)} bytes" if data else ""
+        accepted = False if result.stop in ("closed", "reset") else None
+        return HelloAnswer(accepted, f"{result.stop}{result.why}{extra}", error_kind=result.stop)
+    if version is not None and answer.accepted and answer.version != PROTOCOL_CODES[version]:
+        answer.accepted = False
+        answer.detail += f" (asked {version})"
+    return answer
 
 
 def probe_version(
-    address: tuple[str, int], version: str, sni: str | None, timeout: float
+    address: tuple[str, int],
+    version: str,
+    sni: str | None,
+    timeout: float,
+    *,
+    cipher_suites: list[int] | None = None,
+    groups: list[int] | None = None,
+    key_share: bool = True,
+    budget: ConnectionBudget | None = None,
 ) -> HelloAnswer:
     """Offer only ``version`` and report whether the server takes it.
 
@@ -326,50 +412,12 @@ def probe_version(
     ``timeout`` bounds the whole exchange.  Network trouble never raises:
     connect failures and silence give ``accepted=None``; a close or reset after
     the hello, an alert, non-TLS data or a different version give False.
+    ``cipher_suites``/``groups`` replace the broad default offer; ``budget``
+    limits and counts connections to this server.
     """
-    hello = build_client_hello(version, sni)
-    deadline = time.monotonic() + timeout
-    try:
-        sock = _connect(address, deadline)
-    except socket.gaierror as exc:
-        return HelloAnswer(None, f"not a numeric address: {exc}", error_kind="unreachable")
-    except OSError as exc:
-        return _network_error(exc)
-    data, answer, stop, why = b"", None, "timeout", ""
-    with sock:
-        try:
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            sock.sendall(hello)
-            while len(data) < _MAX_READ:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                sock.settimeout(remaining)
-                chunk = sock.recv(_MAX_READ - len(data))
-                if not chunk:
-                    stop = "closed"
-                    break
-                data += chunk
-                answer = parse_server_answer(data)
-                if answer.error_kind != "truncated":
-                    break
-        except TimeoutError:
-            stop = "timeout"
-        except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
-            stop = "reset"
-        except OSError as exc:  # e.g. EHOSTUNREACH from an ICMP error mid-exchange
-            stop, why = "unreachable", f" ({os.strerror(exc.errno) if exc.errno else exc})"
-    if answer is not None and answer.error_kind == "truncated" and len(data) >= _MAX_READ:
-        return _not_tls(data, f"no complete ServerHello in {_MAX_READ} bytes")
-    if answer is None or answer.error_kind == "truncated":
-        extra = f" after {len(data)} bytes" if data else ""
-        # Silence or a lost route says nothing; hanging up on our hello is a refusal.
-        accepted = False if stop in ("closed", "reset") else None
-        return HelloAnswer(accepted, f"{stop}{why}{extra}", error_kind=stop)
-    if answer.accepted and answer.version != PROTOCOL_CODES[version]:
-        answer.accepted = False
-        answer.detail += f" (asked {version})"
-    return answer
+    hello = build_client_hello(version, sni, cipher_suites, groups, key_share=key_share)
+    result = exchange(address, hello, timeout, handshake_complete, _MAX_READ, budget)
+    return answer_from_exchange(result, version)
 
 
 def probe_versions(
@@ -377,11 +425,23 @@ def probe_versions(
     sni: str | None,
     timeout: float,
     versions: list[str] | None = None,
+    *,
+    max_connections: int = 5,
+    budget: ConnectionBudget | None = None,
 ) -> dict[str, HelloAnswer]:
-    """Probe several versions at once, at most five connections in flight."""
+    """Probe several versions at once, at most ``max_connections`` in flight.
+
+    With a ``budget`` its limit applies instead (shared with other probes).
+    """
     names = list(versions) if versions is not None else list(PROTOCOL_CODES)
     if not names:
         return {}
-    with ThreadPoolExecutor(max_workers=min(5, len(names))) as pool:
-        answers = pool.map(lambda name: probe_version(address, name, sni, timeout), names)
-        return dict(zip(names, answers, strict=True))
+    workers = budget.limit if budget is not None else max_connections
+    if workers < 1:
+        raise ValueError(f"max_connections must be at least 1, not {workers}")
+
+    def one(name: str) -> HelloAnswer:
+        return probe_version(address, name, sni, timeout, budget=budget)
+
+    with ThreadPoolExecutor(max_workers=min(workers, len(names))) as pool:
+        return dict(zip(names, pool.map(one, names), strict=True))

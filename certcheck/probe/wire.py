@@ -1,0 +1,121 @@
+"""One bounded request/response exchange over a fresh TCP connection.
+
+Every raw probe (ClientHello, SSLv2 CLIENT-HELLO, no-SNI certificate fetch)
+is: connect to a numeric address, send some bytes, read until a parser says
+the answer is complete, the server hangs up, a byte cap is hit, or one
+deadline passes.  This module does only that and reports how it ended; the
+callers interpret the bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from certcheck.probe.budget import BudgetExhausted, ConnectionBudget, maybe_slot
+
+
+@dataclass
+class Exchange:
+    """How one exchange ended.
+
+    ``stop`` is ``done`` (the parser is satisfied), ``closed``, ``reset``,
+    ``timeout``, ``unreachable`` (an error after connecting), ``full`` (the
+    byte cap was reached), ``connect`` (see ``connect_error``) or ``budget``
+    (the target's overall time budget ran out before a slot was free).
+    """
+
+    data: bytes = b""
+    stop: str = "timeout"
+    why: str = ""
+    connect_error: OSError | None = None
+
+
+def connect_numeric(address: tuple, deadline: float) -> socket.socket:
+    """Open a TCP connection to a numeric IPv4/IPv6 address within the deadline.
+
+    Raises ``socket.gaierror`` for a non-numeric host (no DNS is ever done
+    here) and other ``OSError`` subclasses for connect failures.
+    """
+    host, port = address[0], address[1]
+    family, _, _, _, sockaddr = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+    )[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        sock.connect(address if len(address) == 4 else sockaddr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def exchange(
+    address: tuple,
+    payload: bytes,
+    timeout: float,
+    done: Callable[[bytes], bool],
+    max_read: int,
+    budget: ConnectionBudget | None = None,
+) -> Exchange:
+    """Send ``payload`` and read until ``done(data)`` is true; never raises for I/O.
+
+    ``timeout`` bounds the whole exchange (connect included), measured from
+    when the connection slot is granted, and is cut short by the budget's
+    overall deadline.
+    """
+    try:
+        with maybe_slot(budget):
+            deadline = time.monotonic() + timeout
+            if budget is not None:
+                deadline = min(deadline, budget.deadline)
+            try:
+                sock = connect_numeric(address, deadline)
+            except OSError as exc:
+                return Exchange(stop="connect", connect_error=exc)
+            with sock:
+                return _talk(sock, payload, deadline, done, max_read)
+    except BudgetExhausted as exc:
+        return Exchange(stop="budget", why=str(exc))
+
+
+def _talk(
+    sock: socket.socket,
+    payload: bytes,
+    deadline: float,
+    done: Callable[[bytes], bool],
+    max_read: int,
+) -> Exchange:
+    result = Exchange()
+    data = b""
+    try:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        sock.sendall(payload)
+        while len(data) < max_read:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            sock.settimeout(remaining)
+            chunk = sock.recv(min(65536, max_read - len(data)))
+            if not chunk:
+                result.stop = "closed"
+                break
+            data += chunk
+            if done(data):
+                result.stop = "done"
+                break
+        else:
+            result.stop = "full"
+    except TimeoutError:
+        result.stop = "timeout"
+    except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
+        result.stop = "reset"
+    except OSError as exc:  # e.g. EHOSTUNREACH from an ICMP error mid-exchange
+        result.stop = "unreachable"
+        result.why = f" ({os.strerror(exc.errno) if exc.errno else exc})"
+    result.data = data
+    return result
