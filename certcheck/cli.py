@@ -7,6 +7,8 @@ error, 3 a target could not be scanned and none failed on findings.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +27,7 @@ from certcheck.policyfile import PolicyFileError, load_policy_file, parse_ignore
 from certcheck.probe.aia import add_aia_issuers
 from certcheck.report import console as console_report
 from certcheck.report import jsondoc
+from certcheck.report.outputs import OutputError, ReportFiles, streaming_jsonl, write_reports
 from certcheck.runner import EXIT_USAGE, evaluate_all, exit_code, scan_targets
 from certcheck.targets import TargetError, collect_targets, parse_overrides, parse_target
 
@@ -117,6 +120,41 @@ JsonOut = Annotated[
 ]
 Verbose = Annotated[
     bool, typer.Option("--verbose", "-v", help="Show info findings and fix advice.")
+]
+Clients = Annotated[
+    bool,
+    typer.Option(
+        "--clients",
+        help="Show the accepted protocols and cipher suites and the per-client handshake "
+        "simulation (also shown with --verbose).",
+    ),
+]
+HtmlOut = Annotated[
+    str | None,
+    typer.Option(
+        "--html", metavar="FILE", help="Write the HTML audit report (one self-contained file)."
+    ),
+]
+LangOpt = Annotated[str, typer.Option("--lang", help="Language of the HTML report: en or zh.")]
+JsonlOut = Annotated[
+    str | None,
+    typer.Option(
+        "--jsonl",
+        metavar="FILE",
+        help="Write one JSON line per target as soon as it is done ('-' for standard output).",
+    ),
+]
+JunitOut = Annotated[
+    str | None,
+    typer.Option(
+        "--junit",
+        metavar="FILE",
+        help="Write JUnit XML: one test per target × rule, failing at --fail-on.",
+    ),
+]
+SarifOut = Annotated[
+    str | None,
+    typer.Option("--sarif", metavar="FILE", help="Write SARIF 2.1.0 for code-scanning dashboards."),
 ]
 
 
@@ -232,6 +270,25 @@ def _policy(
         fail_usage(str(exc).replace("--ca-file", f"--ca-file {str(ca_file)!r}"))
 
 
+def _report_files(
+    json_out: str | None,
+    html: str | None = None,
+    lang: str = "en",
+    jsonl_out: str | None = None,
+    junit: str | None = None,
+    sarif: str | None = None,
+) -> ReportFiles:
+    """The file outputs asked for, checked before any work is done."""
+    files = ReportFiles(
+        json=json_out, html=html, lang=lang, jsonl=jsonl_out, junit=junit, sarif=sarif
+    )
+    try:
+        files.check()
+    except OutputError as exc:
+        fail_usage(str(exc))
+    return files
+
+
 def _emit(
     results: list[TargetResult],
     *,
@@ -240,30 +297,35 @@ def _emit(
     fail_on: FailOn,
     json_out: str | None,
     verbose: bool,
+    clients: bool = False,
+    files: ReportFiles | None = None,
+    jsonl_done: bool = False,
 ) -> int:
     code = exit_code(results, fail_on.value)
-    if json_out:
+    files = files or _report_files(json_out)
+    if files.needs_document:
         document = jsondoc.results_document(
             results, now=now, profile=policy.profile.name, fail_on=fail_on.value, exit_code=code
         )
-        text = jsondoc.dumps(document)
-        if json_out == "-":
-            sys.stdout.write(text)
-        else:
-            try:
-                Path(json_out).write_text(text, encoding="utf-8")
-            except OSError as exc:
-                fail_usage(f"--json {json_out!r}: {exc.strerror or exc}")
-    if json_out != "-":
-        console_report.print_results(results, out, verbose)
+        try:
+            write_reports(document, files, jsonl_done=jsonl_done)
+        except OutputError as exc:
+            fail_usage(str(exc))
+    if not files.to_stdout:
+        console_report.print_results(results, out, verbose, clients)
         console_report.print_totals(results, out, now)
     return code
 
 
-def _probe_with_progress(targets: list[Target], timeout: float, concurrency: int) -> list:
+def _probe_with_progress(
+    targets: list[Target],
+    timeout: float,
+    concurrency: int,
+    on_done: Callable[[ServerFacts], None] | None = None,
+) -> list:
     show = len(targets) > 1 and err.is_terminal
     if not show:
-        return scan_targets(targets, timeout, concurrency)
+        return scan_targets(targets, timeout, concurrency, on_done=on_done)
     columns = (
         TextColumn("scanning"),
         BarColumn(),
@@ -272,9 +334,13 @@ def _probe_with_progress(targets: list[Target], timeout: float, concurrency: int
     )
     with Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task("scan", total=len(targets))
-        return scan_targets(
-            targets, timeout, concurrency, on_done=lambda _f: progress.advance(task)
-        )
+
+        def advance(item: ServerFacts) -> None:
+            progress.advance(task)
+            if on_done:
+                on_done(item)
+
+        return scan_targets(targets, timeout, concurrency, on_done=advance)
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -299,6 +365,11 @@ def scan(
     crit_days: CritDays = None,
     fail_on: FailOnOpt = FailOn.error,
     json_out: JsonOut = None,
+    html: HtmlOut = None,
+    lang: LangOpt = "en",
+    jsonl_out: JsonlOut = None,
+    junit: JunitOut = None,
+    sarif: SarifOut = None,
     save_facts: Annotated[
         Path | None,
         typer.Option(
@@ -306,6 +377,7 @@ def scan(
         ),
     ] = None,
     verbose: Verbose = False,
+    clients: Clients = False,
     fetch_aia: Annotated[
         bool,
         typer.Option(
@@ -324,8 +396,21 @@ def scan(
         fail_usage(str(exc))
     if not parsed:
         fail_usage(f"--targets-file {str(targets_file)!r}: no targets in the file")
+    files = _report_files(json_out, html, lang, jsonl_out, junit, sarif)
     policy = _policy(profile, warn_days, crit_days, ca_file, distrust, profile_file, ignore)
-    facts = _probe_with_progress(parsed, timeout, concurrency)
+    stream = files if not fetch_aia else replace(files, jsonl=None)  # AIA changes the facts
+
+    def evaluate_one(item: ServerFacts) -> tuple[TargetResult, datetime]:
+        moment = _now(at)
+        return evaluate_all([item], policy, moment)[0], moment
+
+    try:
+        with streaming_jsonl(
+            stream, evaluate_one, profile=policy.profile.name, fail_on=fail_on.value
+        ) as on_done:
+            facts = _probe_with_progress(parsed, timeout, concurrency, on_done)
+    except OutputError as exc:
+        fail_usage(str(exc))
     if fetch_aia:
         overrides = parse_overrides(resolve or [])
         for item in facts:
@@ -338,7 +423,17 @@ def scan(
     now = _now(at)
     results = evaluate_all(facts, policy, now)
     raise typer.Exit(
-        _emit(results, now=now, policy=policy, fail_on=fail_on, json_out=json_out, verbose=verbose)
+        _emit(
+            results,
+            now=now,
+            policy=policy,
+            fail_on=fail_on,
+            json_out=json_out,
+            verbose=verbose,
+            clients=clients,
+            files=files,
+            jsonl_done=stream.jsonl is not None,
+        )
     )
 
 
@@ -357,9 +452,16 @@ def evaluate(
     crit_days: CritDays = None,
     fail_on: FailOnOpt = FailOn.error,
     json_out: JsonOut = None,
+    html: HtmlOut = None,
+    lang: LangOpt = "en",
+    jsonl_out: JsonlOut = None,
+    junit: JunitOut = None,
+    sarif: SarifOut = None,
     verbose: Verbose = False,
+    clients: Clients = False,
 ) -> None:
     """Evaluate saved facts again, offline (no network)."""
+    files = _report_files(json_out, html, lang, jsonl_out, junit, sarif)
     text = _read_file(facts_file, "facts file").decode("utf-8", "replace")
     try:
         facts = jsondoc.load_facts(text, str(facts_file))
@@ -369,7 +471,16 @@ def evaluate(
     now = _now(at)
     results = evaluate_all(facts, policy, now)
     raise typer.Exit(
-        _emit(results, now=now, policy=policy, fail_on=fail_on, json_out=json_out, verbose=verbose)
+        _emit(
+            results,
+            now=now,
+            policy=policy,
+            fail_on=fail_on,
+            json_out=json_out,
+            verbose=verbose,
+            clients=clients,
+            files=files,
+        )
     )
 
 
@@ -415,9 +526,15 @@ def check_cert(
     crit_days: CritDays = None,
     fail_on: FailOnOpt = FailOn.error,
     json_out: JsonOut = None,
+    html: HtmlOut = None,
+    lang: LangOpt = "en",
+    jsonl_out: JsonlOut = None,
+    junit: JunitOut = None,
+    sarif: SarifOut = None,
     verbose: Verbose = False,
 ) -> None:
     """Check a certificate chain from a file: the certificate rules, no network."""
+    files = _report_files(json_out, html, lang, jsonl_out, junit, sarif)
     chain = _load_pem_chain(chain_file)
     if host is None:
         host = _default_host(chain[0])
@@ -443,7 +560,15 @@ def check_cert(
     now = _now(at)
     results = evaluate_all([facts], policy, now)
     raise typer.Exit(
-        _emit(results, now=now, policy=policy, fail_on=fail_on, json_out=json_out, verbose=verbose)
+        _emit(
+            results,
+            now=now,
+            policy=policy,
+            fail_on=fail_on,
+            json_out=json_out,
+            verbose=verbose,
+            files=files,
+        )
     )
 
 
@@ -464,12 +589,19 @@ def _default_host(leaf_b64: str) -> str:
 @app.command(epilog=EXIT_CODES_HELP)
 def demo(
     json_out: JsonOut = None,
+    html: HtmlOut = None,
+    lang: LangOpt = "en",
+    jsonl_out: JsonlOut = None,
+    junit: JunitOut = None,
+    sarif: SarifOut = None,
     verbose: Verbose = False,
+    clients: Clients = False,
 ) -> None:
     """Scan loopback servers with sample certificates (good and broken): no network needed."""
     from certcheck.demo import demo_servers
 
-    if json_out != "-":
+    files = _report_files(json_out, html, lang, jsonl_out, junit, sarif)
+    if not files.to_stdout:
         out.print(
             "certcheck demo: scanning local TLS servers on 127.0.0.1 that use sample "
             "certificates from a private test CA, as 'certcheck scan HOST --resolve "
@@ -481,9 +613,16 @@ def demo(
     now = datetime.now(UTC)
     results = evaluate_all(facts, policy, now)
     code = _emit(
-        results, now=now, policy=policy, fail_on=FailOn.error, json_out=json_out, verbose=verbose
+        results,
+        now=now,
+        policy=policy,
+        fail_on=FailOn.error,
+        json_out=json_out,
+        verbose=verbose,
+        clients=clients,
+        files=files,
     )
-    if json_out != "-":
+    if not files.to_stdout:
         out.print(
             "\nThe broken servers fail on purpose. For real use: certcheck scan "
             "example.com  (certcheck --help for options)"

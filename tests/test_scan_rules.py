@@ -96,6 +96,9 @@ def test_sample_fires_what_it_should(name, sample_set, scanned):
     allowed = set(sample.expect)
     if sample.server.get("min_version", "TLSv1.2") != "TLSv1.0":
         allowed.add("legacy_tls_missing")
+    # The handshake simulation names the clients that a sample's problem (or the
+    # TLS 1.2 floor) leaves behind: tests/test_simulation.py covers it.
+    allowed.add("client_handshake_fails")
     unexpected = fired(result, "error", "warning") - allowed
     assert not unexpected, f"{name}: unexpected findings {sorted(unexpected)}"
     # The probe saw the chain exactly as served.
@@ -107,8 +110,19 @@ def test_sample_fires_what_it_should(name, sample_set, scanned):
 def test_good_samples_only_miss_legacy_tls(name, scanned):
     result = scanned[name]
     assert [(f.rule_id, f.severity) for f in result.findings if f.severity != "info"] == [
-        ("legacy_tls_missing", "warning")
+        ("client_handshake_fails", "warning"),
+        ("legacy_tls_missing", "warning"),
     ]
+    # Only the TLS 1.0-only clients (Android 2.3 - 4.3) fail, for want of a protocol.
+    failing = [e for e in result.simulation or [] if e["ok"] is False]
+    assert {e["client"] for e in failing} == {
+        "android_2_3_7",
+        "android_4_0_4",
+        "android_4_1_1",
+        "android_4_2_2",
+        "android_4_3",
+    }
+    assert all(e["reason"].startswith("no common protocol") for e in failing)
     assert result.overall == "warn"
     assert result.verdicts == {"ios": "pass", "android": "pass", "android_legacy": "fail"}
     assert result.certificate is not None and result.certificate["trusted"] is True
@@ -187,7 +201,8 @@ def test_tls12_only_server(sample_set, policy, spec_for):
     rules = fired(result)
     assert "tls13_only" not in rules
     assert "tls12_missing" not in rules
-    assert fired(result, "error", "warning") == {"legacy_tls_missing"}
+    assert fired(result, "error", "warning") == {"legacy_tls_missing", "client_handshake_fails"}
+    assert finding(result, "client_handshake_fails").severity == "warning"
 
 
 def test_tls13_only_server(sample_set, scanned):

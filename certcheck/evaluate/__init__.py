@@ -13,8 +13,13 @@ from cryptography import x509
 
 from certcheck.catalog import Profile, load_profiles
 from certcheck.evaluate.cert_rules import evaluate_chain
+from certcheck.evaluate.cipher_rules import cipher_findings
+from certcheck.evaluate.client_rules import client_findings
+from certcheck.evaluate.ct import ct_findings
 from certcheck.evaluate.distrust import distrust_findings
 from certcheck.evaluate.protocol_rules import protocol_findings
+from certcheck.evaluate.simulation import ClientResult, simulate
+from certcheck.evaluate.stapling import stapling_findings
 from certcheck.evaluate.trust import TrustStore
 from certcheck.model import (
     SEVERITY_ORDER,
@@ -126,6 +131,27 @@ def _distrust(
     return distrust_findings(certs, leaf, facts.tls_scts, policy.profile, now)
 
 
+def _client_side(
+    facts: ServerFacts, policy: Policy, now: datetime
+) -> tuple[list[Finding], list[ClientResult]]:
+    """Cipher/ATS rules, handshake simulation per client, CT and OCSP stapling."""
+    try:
+        leaf = x509.load_der_x509_certificate(base64.b64decode(facts.chain[0]))
+    except (IndexError, ValueError):
+        leaf = None
+    simulation = simulate(facts, policy.trust, now)
+    # Apple requires CT only for chains to its own store's roots (not user/--ca-file roots).
+    public_on_apple = any(
+        r.profile.platform == "ios" and r.trust.trust == "ok" and r.trust.root_source == "store"
+        for r in simulation
+    )
+    findings = cipher_findings(facts, policy.profile, leaf)
+    findings += client_findings(simulation, policy.profile)
+    findings += ct_findings(facts, leaf, public_on_apple, policy.profile, now)
+    findings += stapling_findings(facts, policy.profile, leaf)
+    return findings, simulation
+
+
 def evaluate(facts: ServerFacts, policy: Policy, now: datetime) -> TargetResult:
     """Findings and verdicts for one target's facts at the instant ``now``."""
     if not facts.ok:
@@ -143,7 +169,8 @@ def evaluate(facts: ServerFacts, policy: Policy, now: datetime) -> TargetResult:
         policy.distrust,
         [base64.b64decode(c) for c in facts.aia_certificates],
     )
-    findings = report.findings + protocol_findings(facts, policy.profile)
+    client_side, simulation = _client_side(facts, policy, now)
+    findings = report.findings + protocol_findings(facts, policy.profile) + client_side
     findings = _merge_same_rule(findings + _distrust(facts, report.summary, policy, now))
     findings = [f for f in findings if f.severity != OFF]  # disabled by the profile
     apply_suppressions(findings, facts.target.host, policy.ignores, now)
@@ -155,4 +182,5 @@ def evaluate(facts: ServerFacts, policy: Policy, now: datetime) -> TargetResult:
         verdicts=verdicts,
         overall=overall,
         certificate=report.summary,
+        simulation=[r.to_dict() for r in simulation] or None,
     )

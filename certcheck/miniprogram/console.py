@@ -23,21 +23,8 @@ from certcheck.miniprogram.lint import (
 )
 from certcheck.miniprogram.results import EndpointResult, ExchangeResult, MiniProgramReport
 from certcheck.model import VERDICT_PLATFORMS, Finding
+from certcheck.report.console import HEADER, MARK, OVERALL, SEV
 
-_OVERALL = {
-    "pass": ("PASS", "bold green"),
-    "warn": ("WARN", "bold yellow"),
-    "fail": ("FAIL", "bold red"),
-    "error": ("ERROR", "bold magenta"),
-}
-_MARK = {
-    "pass": ("ok", "green"),
-    "warn": ("warn", "yellow"),
-    "fail": ("FAIL", "red"),
-    "unknown": ("?", "dim"),
-}
-_HEADER = {"ios": "iOS", "android": "Android", "android_legacy": "Old Android"}
-_SEV = {"error": ("error", "red"), "warning": ("warning", "yellow"), "info": ("info", "cyan")}
 _PHASES = (("dns", "dns"), ("connect", "connect"), ("tls", "tls"), ("first_byte", "first byte"))
 
 
@@ -59,7 +46,7 @@ def _findings_grid(findings: list[Finding], verbose: bool) -> Table:
     grid.add_column(no_wrap=True)
     grid.add_column(overflow="fold")
     for finding in findings:
-        word, style = _SEV[finding.severity]
+        word, style = SEV[finding.severity]
         body = Text(f"{finding.rule_id}: {finding.title}")
         evidence = _evidence(finding.evidence)
         if evidence:
@@ -74,9 +61,9 @@ def _verdict_table(report: MiniProgramReport) -> Table:
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     table.add_column("Verdict", no_wrap=True)
     for platform in VERDICT_PLATFORMS:
-        table.add_column(_HEADER[platform], no_wrap=True)
-    word, style = _OVERALL[report.overall]
-    marks = [Text(*_MARK[report.verdicts.get(p, "unknown")]) for p in VERDICT_PLATFORMS]
+        table.add_column(HEADER[platform], no_wrap=True)
+    word, style = OVERALL[report.overall]
+    marks = [Text(*MARK[report.verdicts.get(p, "unknown")]) for p in VERDICT_PLATFORMS]
     table.add_row(Text(word, style), *marks)
     return table
 
@@ -149,7 +136,7 @@ def _exchange_text(x: ExchangeResult) -> Text:
 
 def _print_endpoint(result: EndpointResult, console: Console, verbose: bool) -> None:
     console.print()
-    word, style = _OVERALL[result.overall]
+    word, style = OVERALL[result.overall]
     head = Text(f"{word:5} ", style)
     head.append(result.endpoint.label, "bold")
     head.append(f"  {', '.join(result.endpoint.apis)}", "dim")
@@ -161,8 +148,8 @@ def _print_endpoint(result: EndpointResult, console: Console, verbose: bool) -> 
         return
     line = Text("  TLS ")
     for platform in VERDICT_PLATFORMS:
-        mark, mark_style = _MARK[tls.verdicts.get(platform, "unknown")]
-        line.append(f" {_HEADER[platform]} ")
+        mark, mark_style = MARK[tls.verdicts.get(platform, "unknown")]
+        line.append(f" {HEADER[platform]} ")
         line.append(mark, mark_style)
     if tls.facts.negotiated_protocol:
         line.append(f"  ({tls.facts.negotiated_protocol})", "dim")

@@ -14,22 +14,22 @@ from rich.table import Table
 from rich.text import Text
 
 from certcheck.freshness import stale_note
-from certcheck.model import VERDICT_PLATFORMS, TargetResult
+from certcheck.model import PROTOCOLS, VERDICT_PLATFORMS, TargetResult
 
-_OVERALL = {
+OVERALL = {
     "pass": ("PASS", "bold green"),
     "warn": ("WARN", "bold yellow"),
     "fail": ("FAIL", "bold red"),
     "error": ("ERROR", "bold magenta"),
 }
-_MARK = {
+MARK = {
     "pass": ("ok", "green"),
     "warn": ("warn", "yellow"),
     "fail": ("FAIL", "red"),
     "unknown": ("?", "dim"),
 }
-_HEADER = {"ios": "iOS", "android": "Android", "android_legacy": "Old Android"}
-_SEV = {"error": ("error", "red"), "warning": ("warning", "yellow"), "info": ("info", "cyan")}
+HEADER = {"ios": "iOS", "android": "Android", "android_legacy": "Old Android"}
+SEV = {"error": ("error", "red"), "warning": ("warning", "yellow"), "info": ("info", "cyan")}
 
 
 def _expiry(result: TargetResult) -> str:
@@ -47,11 +47,11 @@ def summary_table(results: list[TargetResult]) -> Table:
     table.add_column("Verdict", no_wrap=True)
     table.add_column("Target", overflow="fold")
     for platform in VERDICT_PLATFORMS:
-        table.add_column(_HEADER[platform], no_wrap=True)
+        table.add_column(HEADER[platform], no_wrap=True)
     table.add_column("Expires", overflow="fold")
     for result in results:
-        word, style = _OVERALL[result.overall]
-        marks = [Text(*_MARK[result.verdicts.get(p, "unknown")]) for p in VERDICT_PLATFORMS]
+        word, style = OVERALL[result.overall]
+        marks = [Text(*MARK[result.verdicts.get(p, "unknown")]) for p in VERDICT_PLATFORMS]
         table.add_row(Text(word, style), result.facts.target.label, *marks, _expiry(result))
     return table
 
@@ -72,15 +72,128 @@ def _evidence_text(evidence: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def print_results(results: list[TargetResult], console: Console, verbose: bool = False) -> None:
-    """The summary table, then details for every target with something to say."""
+_SIM_MARK = {True: ("ok", "green"), False: ("FAIL", "red"), None: ("?", "dim")}
+
+
+def protocol_lines(result: TargetResult) -> list[str]:
+    """Accepted protocol versions and, per version, the accepted cipher suites."""
+    facts = result.facts
+    if not facts.protocols:
+        return []
+    marks = {True: "yes", False: "no", None: "?"}
+    seen = [f"{v} {marks[ok]}" for v, ok in facts.protocols.items()]
+    if facts.sslv2 is not None:
+        seen.insert(0, f"SSLv2 {marks[facts.sslv2]}")
+    lines = ["protocols: " + ", ".join(seen)]
+    for version in PROTOCOLS:
+        suites = facts.cipher_suites.get(version)
+        if suites is None:
+            continue
+        order = " (server order)" if facts.server_cipher_order.get(version) else ""
+        groups = facts.groups.get(version)
+        extra = f"; groups: {', '.join(groups)}" if groups else ""
+        lines.append(f"{version}{order}: {', '.join(suites) or 'none'}{extra}")
+    return lines
+
+
+def _common_root(entries: list[dict[str, Any]]) -> str | None:
+    roots = [e.get("root") for e in entries if e.get("trust") == "ok" and e.get("root")]
+    return max(sorted(set(roots)), key=roots.count) if roots else None
+
+
+def simulation_table(entries: list[dict[str, Any]]) -> Table:
+    """One row per simulated client: result, protocol, suite and group, trust, reason."""
+    common = _common_root(entries)
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("Client", overflow="fold")
+    table.add_column("", no_wrap=True)
+    table.add_column("Protocol", no_wrap=True)
+    table.add_column("Cipher suite / group", overflow="fold")
+    table.add_column("Trust", overflow="fold")
+    table.add_column("Reason", overflow="fold")
+    for entry in entries:
+        cipher = (entry.get("cipher") or "").removeprefix("TLS_")
+        if entry.get("group"):
+            cipher += f" / {entry['group']}"
+        trust = str(entry.get("trust") or "?")
+        if trust == "ok" and entry.get("root") and entry.get("root") != common:
+            trust += f": {entry['root']}"
+        table.add_row(
+            str(entry.get("name") or entry.get("client") or "?"),
+            Text(*_SIM_MARK.get(entry.get("ok"), ("?", "dim"))),
+            entry.get("protocol") or "-",
+            cipher or "-",
+            trust,
+            entry.get("reason") or "",
+        )
+    return table
+
+
+def _print_clients(result: TargetResult, console: Console) -> None:
+    for line in protocol_lines(result):
+        console.print(Text("  " + line, "dim"))
+    entries = result.simulation or []
+    if not entries:
+        return
+    failing = sum(1 for e in entries if e.get("ok") is False)
+    unknown = sum(1 for e in entries if e.get("ok") is None)
+    summary = f"  client simulation: {failing} of {len(entries)} clients fail"
+    if unknown:
+        summary += f", {unknown} unknown"
+    console.print(Text(summary, "bold"))
+    common = _common_root(entries)
+    if common:
+        from_file = any(
+            e.get("root") == common and e.get("root_source") == "ca-file" for e in entries
+        )
+        note = " (from --ca-file: counts as present in every client's store)" if from_file else ""
+        console.print(Text(f"  trusted root: {common}{note}", "dim"))
+    ats = ats_line(entries)
+    if ats:
+        console.print(Text("  " + ats, "bold"))
+    console.print(Text("  certificate dates and host name are judged by the findings", "dim"))
+    console.print(simulation_table(entries))
+
+
+def ats_line(entries: list[dict[str, Any]]) -> str | None:
+    """The Apple ATS verdict: the newest ATS profile, and any older one that fails."""
+    ats = [e for e in entries if e.get("ats")]
+    if not ats:
+        return None
+    newest = ats[-1]
+    word = {True: "pass", False: "FAIL", None: "unknown"}[newest.get("ok")]
+    if newest.get("ok"):
+        detail = f"{newest.get('protocol')}, {newest.get('cipher')}"
+    else:
+        detail = newest.get("reason") or ""
+    line = f"Apple ATS ({newest.get('name')}): {word}" + (f" ({detail})" if detail else "")
+    older = [e for e in ats[:-1] if e.get("ok") is False]
+    if older and newest.get("ok") is not False:
+        line += "; older ATS fails: " + ", ".join(
+            f"{e.get('name')}: {e.get('reason')}" for e in older
+        )
+    return line
+
+
+def print_results(
+    results: list[TargetResult],
+    console: Console,
+    verbose: bool = False,
+    clients: bool = False,
+) -> None:
+    """The summary table, then details for every target with something to say.
+
+    ``clients`` (and ``verbose``) add the accepted protocols and suites and the
+    per-client handshake simulation of every scanned target.
+    """
     console.print(summary_table(results))
     for result in results:
         active = result.active_findings
         shown = [f for f in active if verbose or f.severity != "info"]
         hidden = len(active) - len(shown)
         suppressed = len(result.findings) - len(active)
-        if result.facts.ok and not shown and not hidden and not suppressed:
+        show_clients = (clients or verbose) and result.facts.ok
+        if result.facts.ok and not shown and not hidden and not suppressed and not show_clients:
             continue
         console.print()
         console.print(Text(result.facts.target.label, "bold"))
@@ -93,7 +206,7 @@ def print_results(results: list[TargetResult], console: Console, verbose: bool =
         grid.add_column(no_wrap=True)
         grid.add_column(overflow="fold")
         for finding in shown:
-            word, style = _SEV[finding.severity]
+            word, style = SEV[finding.severity]
             body = Text(f"{finding.rule_id}: {finding.title}")
             evidence = _evidence_text(finding.evidence)
             if evidence:
@@ -106,6 +219,8 @@ def print_results(results: list[TargetResult], console: Console, verbose: bool =
             console.print(f"  [dim]+{hidden} info finding(s): --verbose shows them[/]")
         if suppressed:
             console.print(f"  [dim]+{suppressed} suppressed finding(s) (see the JSON output)[/]")
+        if show_clients:
+            _print_clients(result, console)
 
 
 def print_totals(

@@ -1,0 +1,409 @@
+"""Scheduled monitoring commands: ``init``, ``monitor``, ``history``, ``notify-test``."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from certcheck.cli import EXIT_CODES_HELP, FailOn, app, err, fail_usage, out
+from certcheck.monitor.alerts import notify_test_message
+from certcheck.monitor.config import DEFAULT_FILE, ConfigError, MonitorConfig, load_config
+from certcheck.monitor.example import EXAMPLE_CONFIG
+from certcheck.monitor.lock import LockBusy
+from certcheck.monitor.migrations import SchemaError
+from certcheck.monitor.redact import Redactor
+from certcheck.monitor.run import MonitorOutcome, run_monitor
+from certcheck.monitor.store import Store, StoreError
+from certcheck.report import console as console_report
+from certcheck.runner import EXIT_UNSCANNED
+
+ConfigOpt = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        metavar="FILE",
+        envvar="CERTCHECK_CONFIG",
+        help="Monitoring configuration file (certcheck init writes an example).",
+    ),
+]
+MONITOR_HELP = (
+    EXIT_CODES_HELP + " Exit code 3 also when another monitor run holds the history lock."
+)
+
+
+def _config(path: Path, strict_env: bool = True) -> MonitorConfig:
+    try:
+        return load_config(path, strict_env)
+    except ConfigError as exc:
+        fail_usage(str(exc))
+
+
+def _open_store(url: str, redactor: Redactor) -> Store:
+    try:
+        return Store.open(url, redactor)
+    except StoreError as exc:
+        fail_usage(str(exc))
+
+
+# -- init -------------------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the example configuration.")] = Path(
+        DEFAULT_FILE
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example monitoring configuration (certcheck.toml)."""
+    if path.exists() and not force:
+        fail_usage(f"{str(path)!r} already exists (use --force to overwrite it)")
+    try:
+        path.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+    except OSError as exc:
+        fail_usage(f"{str(path)!r}: {exc.strerror or exc}")
+    out.print(
+        f"wrote {path}: edit the targets and channels, then run certcheck monitor --config {path}",
+        markup=False,
+    )
+
+
+# -- monitor ----------------------------------------------------------------------------------
+
+
+_STYLE = {"error": "red", "warning": "yellow", "info": "cyan", "ok": "green"}
+
+
+def _change_lines(outcome: MonitorOutcome, redactor: Redactor, everything: bool) -> list[Text]:
+    lines: list[Text] = []
+    for target in outcome.outcomes:
+        shown = [c for c in target.changes if c.kind != "first_seen" and (everything or c.notify)]
+        message = target.alert
+        if not shown and not (message and message.kind == "reminder"):
+            continue
+        lines.append(Text(target.monitored.key, "bold"))
+        if message is not None and message.kind == "reminder":
+            lines.append(Text("  reminder: still standing", "bold"))
+            for item in message.items:
+                lines.append(Text(f"  {item['severity']:8} ", _STYLE[item["severity"]]))
+                lines[-1].append(redactor.scrub(item["summary"]))
+            continue
+        for change in shown:
+            word = "ok" if change.good else change.severity
+            line = Text(f"  {word:8} ", _STYLE["ok" if change.good else change.severity])
+            line.append(redactor.scrub(change.summary))
+            if not change.notify:
+                line.append("  (recorded, not alerted)", "dim")
+            lines.append(line)
+            if change.fix and not change.good and change.notify:
+                lines.append(Text(f"           fix: {change.fix}", "dim"))
+    return lines
+
+
+def _delivery_lines(outcome: MonitorOutcome) -> tuple[list[str], list[str]]:
+    """(information for stdout, problems for stderr)."""
+    info: list[str] = []
+    problems: list[str] = []
+    report = outcome.delivery
+    if report.sent:
+        per: dict[str, int] = {}
+        for channel, _title in report.sent:
+            per[channel] = per.get(channel, 0) + 1
+        info.append("alerts sent: " + ", ".join(f"{n} to {c}" for c, n in sorted(per.items())))
+    for channel, error in sorted(report.failed.items()):
+        waiting = report.pending.get(channel, 0)
+        problems.append(
+            f"certcheck: alert delivery to {channel!r} failed: {error}; "
+            f"{waiting} alert(s) kept and retried on the next run"
+        )
+    for channel, waiting in sorted(report.pending.items()):
+        if channel not in report.failed:
+            problems.append(
+                f"certcheck: {waiting} alert(s) for {channel!r} are still waiting for delivery"
+            )
+    for text in report.abandoned:
+        problems.append(f"certcheck: alert abandoned: {text}")
+    return info, problems
+
+
+@app.command(epilog=MONITOR_HELP)
+def monitor(
+    config_path: ConfigOpt = Path(DEFAULT_FILE),
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print nothing unless something changed (for cron mail)."
+        ),
+    ] = False,
+    textfile: Annotated[
+        Path | None,
+        typer.Option(
+            "--prometheus-textfile",
+            metavar="PATH",
+            help="Write metrics for node_exporter's textfile collector to PATH (atomically).",
+        ),
+    ] = None,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            metavar="SECONDS",
+            min=0,
+            max=86400,
+            help="If another run holds the history, wait up to this long (default: exit).",
+        ),
+    ] = 0.0,
+    fail_on: Annotated[
+        FailOn | None,
+        typer.Option("--fail-on", help="Override the configuration's fail_on."),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also list changes that are not alerted.")
+    ] = False,
+) -> None:
+    """Scan every configured target, record the run, alert on changes."""
+    config = _config(config_path)
+    if textfile is not None and not textfile.parent.is_dir():
+        fail_usage(f"--prometheus-textfile {str(textfile)!r}: the folder does not exist")
+    store = _open_store(config.history_url, config.redactor)
+    try:
+        outcome = run_monitor(
+            config,
+            store,
+            wait=wait,
+            fail_on=fail_on.value if fail_on else None,
+            textfile=textfile,
+        )
+    except LockBusy as exc:
+        err.print(f"certcheck: {config.redactor.scrub(str(exc))}", markup=False)
+        raise typer.Exit(EXIT_UNSCANNED) from None
+    except (ConfigError, StoreError, SchemaError) as exc:
+        fail_usage(config.redactor.scrub(str(exc)))
+    except OSError as exc:
+        fail_usage(config.redactor.scrub(f"{exc.filename or ''}: {exc.strerror or exc}"))
+    finally:
+        store.close()
+    info, problems = _delivery_lines(outcome)
+    changes = _change_lines(outcome, config.redactor, everything=verbose)
+    if not quiet or outcome.changed:
+        total = len(outcome.outcomes)
+        counted = sum(1 for o in outcome.outcomes for c in o.changes if c.kind != "first_seen")
+        out.print(
+            f"certcheck monitor: run {outcome.run_id}, {total} target(s), "
+            f"{counted} change(s), history {store.label}",
+            markup=False,
+            soft_wrap=True,
+        )
+    if not quiet:
+        if outcome.interrupted_before:
+            out.print(
+                "(an earlier run was interrupted; its finished targets were kept)", markup=False
+            )
+        out.print(console_report.summary_table(outcome.results))
+    if changes and (not quiet or outcome.changed):
+        out.print()
+        for line in changes:
+            out.print(line, soft_wrap=True)
+    if info and (not quiet or outcome.changed):
+        out.print()
+        for line in info:
+            out.print(line, markup=False)
+    for line in problems:
+        err.print(config.redactor.scrub(line), markup=False)
+    raise typer.Exit(outcome.exit_code)
+
+
+# -- history ----------------------------------------------------------------------------------
+
+_RELATIVE = re.compile(r"^(\d+)([dhw])$")
+
+
+def _parse_since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    relative = _RELATIVE.match(text.strip())
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2)
+        hours = {"h": 1, "d": 24, "w": 24 * 7}[unit] * amount
+        return datetime.now(UTC) - timedelta(hours=hours)
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        fail_usage(
+            f"--since {text!r}: expected a date (2026-11-01), a time "
+            "(2026-11-01T08:00) or an age (7d, 12h, 2w)"
+        )
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _history_store(config_path: Path, db: str | None) -> tuple[Store, tuple[int, ...]]:
+    if db is not None:
+        url = db if "://" in db else f"sqlite:///{Path(db).resolve()}"
+        if "://" not in db and not Path(db).is_file():
+            fail_usage(f"--db {db!r}: no such file")
+        return _open_store(url, Redactor()), (30, 7, 1)
+    config = _config(config_path, strict_env=False)
+    store = _open_store(config.history_url, config.redactor)
+    return store, tuple(sorted(set(config.thresholds.expiry_alert_days), reverse=True))
+
+
+def _ready(store: Store) -> bool:
+    """Open the history for reading; False when no run has created it yet."""
+    try:
+        version = store.schema_version()
+        if version is None:
+            return False
+        from certcheck.monitor.migrations import LATEST
+
+        if version < LATEST:
+            with store.lock(wait=60):
+                store.migrate()
+        elif version > LATEST:
+            store.migrate()  # raises SchemaError with the explanation
+    except (SchemaError, StoreError, LockBusy) as exc:
+        fail_usage(str(exc))
+    return True
+
+
+@app.command()
+def history(
+    config_path: ConfigOpt = Path(DEFAULT_FILE),
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            metavar="FILE|URL",
+            help="Read this history (SQLite file or database URL) instead of the config's.",
+        ),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", metavar="HOST[:PORT]", help="Only this target."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", metavar="DATE", help="Only since DATE (2026-11-01, or an age: 7d, 12h)."
+        ),
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", metavar="FILE", help="Write the HTML change log and timeline."),
+    ] = None,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit", metavar="N", min=1, max=100000, help="Show at most this many rows."
+        ),
+    ] = 50,
+) -> None:
+    """List monitor runs and the changes they found (or render them as HTML)."""
+    moment = _parse_since(since)
+    store, thresholds = _history_store(config_path, db)
+    try:
+        if not _ready(store):
+            out.print(
+                f"no history yet in {store.label} (certcheck monitor creates it)", markup=False
+            )
+            return
+        if html is not None:
+            from certcheck.monitor.history_html import render_history
+
+            page = render_history(store, since=moment, target=target, thresholds=thresholds)
+            try:
+                html.write_text(page, encoding="utf-8")
+            except OSError as exc:
+                fail_usage(f"--html {str(html)!r}: {exc.strerror or exc}")
+            out.print(f"wrote {html}", markup=False)
+            return
+        _print_history(store, moment, target, limit)
+    finally:
+        store.close()
+
+
+def _print_history(store: Store, since: datetime | None, target: str | None, limit: int) -> None:
+    runs = store.list_runs(since=since, limit=limit)
+    table = Table(box=None, pad_edge=False, header_style="bold", title_justify="left")
+    for column in ("run", "started (UTC)", "status", "targets", "changes", "exit"):
+        table.add_column(column)
+    for run in runs:
+        table.add_row(
+            str(run.id),
+            f"{run.started_at:%Y-%m-%d %H:%M}",
+            run.status,
+            f"{run.targets_done}/{run.targets_total}",
+            str(run.changes),
+            "—" if run.exit_code is None else str(run.exit_code),
+        )
+    out.print(Text("Runs", "bold"))
+    out.print(table if runs else Text("  none"))
+    changes = store.list_changes(since=since, target=target, limit=limit)
+    out.print()
+    out.print(Text("Changes" + (f" for {target}" if target else ""), "bold"))
+    if not changes:
+        out.print("  none", markup=False)
+    width = max((len(c.target) for c in changes), default=0)
+    for change in reversed(changes):  # the newest `limit`, oldest first
+        line = Text(f"  {change.created_at:%Y-%m-%d %H:%M}  {change.target:{width}}  ")
+        line.append(
+            f"{'ok' if change.good else change.severity:8}",
+            _STYLE["ok" if change.good else change.severity],
+        )
+        line.append(f" {change.kind:18} {change.summary}")
+        out.print(line, soft_wrap=True)
+    outbox = store.outbox_summary()
+    for channel, info in sorted(outbox.items()):
+        last = f" (last error: {info['last_error']})" if info.get("last_error") else ""
+        out.print(
+            f"\n{info['pending']} alert(s) waiting for delivery to {channel!r}{last}",
+            markup=False,
+        )
+
+
+# -- notify-test ------------------------------------------------------------------------------
+
+
+@app.command("notify-test")
+def notify_test(
+    config_path: ConfigOpt = Path(DEFAULT_FILE),
+    channel: Annotated[
+        list[str] | None,
+        typer.Option("--channel", metavar="NAME", help="Only this channel (repeatable)."),
+    ] = None,
+) -> None:
+    """Send a test message to every configured notification channel.
+
+    Exit code 0 when every channel accepted it, 1 when any did not.
+    """
+    from certcheck.monitor.delivery import send_with_retries
+
+    config = _config(config_path)
+    if not config.channels:
+        fail_usage(f"{config_path}: no [[notify]] channels configured")
+    names = list(config.channels)
+    for wanted in channel or []:
+        if wanted not in config.channels:
+            fail_usage(f"--channel {wanted!r}: not configured (channels: {', '.join(names)})")
+    chosen = channel or names
+    failed = 0
+    for name in chosen:
+        message = notify_test_message(name, datetime.now(UTC), config.monitor.report_url)
+        attempts, error = send_with_retries(
+            config.channels[name], message, config.alerts, config.redactor
+        )
+        if error is None:
+            out.print(f"{name}: ok", markup=False)
+        else:
+            failed += 1
+            err.print(
+                f"{name}: failed after {attempts} attempt(s): {config.redactor.scrub(error)}",
+                markup=False,
+            )
+    raise typer.Exit(1 if failed else 0)

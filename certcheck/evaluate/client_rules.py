@@ -1,0 +1,92 @@
+"""Findings from the handshake simulation: client_handshake_fails, letsencrypt_old_android."""
+
+from __future__ import annotations
+
+from certcheck.catalog import Profile, make_finding
+from certcheck.evaluate.simulation import ClientResult
+from certcheck.model import Finding, Severity
+
+#: ISRG Root X1 and X2 (RULES.md §3.3): Android before 7.1 (API 25) has neither (S21, S22).
+ISRG_ROOTS: frozenset[str] = frozenset(
+    {
+        "96bcec06264976f37460779acf28c5a7cfe8a3c0aae11a8ffcee05c0bddf08c6",
+        "69729b8e15a86efc177a57afb7171dfc64add28c2fca8cf1507e34453ccb1470",
+    }
+)
+#: letsencrypt_old_android concerns Android API <= 24 (7.0 and older).
+OLD_ANDROID_MAX_API = 24
+
+
+def broken_platforms(results: list[ClientResult]) -> list[str]:
+    """Verdict platforms that fail: a current client of it fails, or every client of it does."""
+    groups: dict[str, list[ClientResult]] = {}
+    for result in results:
+        groups.setdefault(result.verdict_platform, []).append(result)
+    broken = []
+    for platform, members in groups.items():
+        current_fails = any(r.ok is False and r.profile.current for r in members)
+        if current_fails or all(r.ok is False for r in members):
+            broken.append(platform)
+    return sorted(broken)
+
+
+def _old_client_severity(profile: Profile) -> Severity:
+    """How much only old clients failing matters: as much as the profile says old Android does.
+
+    Profiles that treat old clients as context (``legacy_tls_missing = "info"``, as
+    ``ats`` and ``strict`` do) get such failures as info; otherwise they are a warning.
+    """
+    return "info" if profile.severity.get("legacy_tls_missing") in ("info", "off") else "warning"
+
+
+def _handshake_fails(results: list[ClientResult], profile: Profile) -> list[Finding]:
+    failing = [r for r in results if r.ok is False]
+    if not failing:
+        return []
+    current = [r for r in failing if r.profile.current]
+    severity: Severity = "error" if current else _old_client_severity(profile)
+    finding = make_finding(
+        "client_handshake_fails",
+        {
+            "clients": [f"{r.profile.name}: {r.reason}" for r in failing],
+            "failing": len(failing),
+            "simulated": len(results),
+            "current_clients_failing": [r.profile.name for r in current],
+        },
+        profile,
+        severity=profile.severity.get("client_handshake_fails") or severity,
+        breaks=[p for p in broken_platforms(results) if p in {r.verdict_platform for r in failing}],
+    )
+    finding.platforms = sorted({r.verdict_platform for r in failing})
+    return [finding]
+
+
+def _letsencrypt(results: list[ClientResult], profile: Profile) -> list[Finding]:
+    hit = [
+        r
+        for r in results
+        if r.profile.platform == "android"
+        and (r.profile.api_level or 0) <= OLD_ANDROID_MAX_API
+        and r.trust.trust == "untrusted"
+        and r.trust.missing_root_sha256 in ISRG_ROOTS
+    ]
+    if not hit:
+        return []
+    first = hit[0].trust
+    return [
+        make_finding(
+            "letsencrypt_old_android",
+            {
+                "root": first.root,
+                "sha256": first.missing_root_sha256,
+                "first_trusted_in": first.first_trusted_in,
+                "reason": (first.reason or "").removeprefix("untrusted root on this client: "),
+                "clients": [r.profile.name for r in hit],
+            },
+            profile,
+        )
+    ]
+
+
+def client_findings(results: list[ClientResult], profile: Profile) -> list[Finding]:
+    return _handshake_fails(results, profile) + _letsencrypt(results, profile)

@@ -1,0 +1,284 @@
+"""Handshake simulation: would each client profile of ``rules/clients.toml`` connect?
+
+For every profile, from the probed facts alone (no network):
+
+1. protocol: the highest version both the client offers and the server accepts;
+2. cipher suite: the server's first preferred suite the client offers when the
+   server enforces its order, else the client's first suite the server
+   accepts; ECDHE needs a group both support (a client without
+   supported_groups cannot do ECDHE); TLS 1.3 needs a common group;
+3. certificate: clients without SNI get the server's default certificate;
+   the client's key-size limits and SHA-2 requirement;
+4. trust: the chain must reach a root in the client's own store
+   (:mod:`certcheck.evaluate.client_trust`).
+
+Certificate dates and the host name are the same for every client and are
+judged by the certificate rules, not repeated here.  Facts the probe could
+not establish give ``ok: None`` ("unknown"), never a guess.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+
+from certcheck.evaluate.certinfo import (
+    is_self_signed,
+    key_description,
+    san_dns_names,
+    san_ip_addresses,
+    signature_hash,
+    subject_str,
+)
+from certcheck.evaluate.client_trust import ChainTrust, StoreView, TrustOutcome, store_view
+from certcheck.evaluate.names import check_host
+from certcheck.evaluate.trust import TrustStore
+from certcheck.model import PROTOCOLS, ServerFacts
+from certcheck.platforms import ClientProfile, client_profiles
+from certcheck.probe.suites import SUITES_BY_NAME
+
+WEAK_SIGNATURE_HASHES = frozenset({"sha1", "md5", "md2", "md4"})
+
+
+@dataclass(frozen=True)
+class Negotiation:
+    status: str  # ok | fail | unknown
+    protocol: str | None = None
+    cipher: str | None = None
+    group: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class ClientResult:
+    """One profile's simulated connection."""
+
+    profile: ClientProfile
+    ok: bool | None
+    negotiation: Negotiation
+    trust: TrustOutcome
+    store: StoreView
+    reason: str | None
+
+    @property
+    def verdict_platform(self) -> str:
+        """The verdict key this client counts for (RULES.md "Platform keys")."""
+        return verdict_platform(self.profile)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "client": self.profile.id,
+            "name": self.profile.name,
+            "platform": self.profile.platform,
+            "os_version": self.profile.os_version,
+            "ok": self.ok,
+            "protocol": self.negotiation.protocol,
+            "cipher": self.negotiation.cipher,
+            "group": self.negotiation.group,
+            "reason": self.reason,
+            "trust": self.trust.trust,
+            "root": self.trust.root,
+            "root_source": self.trust.root_source,
+            "store": self.store.key,
+            "ats": self.profile.ats,
+        }
+
+
+def verdict_platform(profile: ClientProfile) -> str:
+    if profile.platform == "android":
+        return "android" if (profile.api_level or 0) >= 24 else "android_legacy"
+    return profile.platform
+
+
+# --------------------------------------------------------------------------- negotiation
+
+
+def _kex(name: str) -> str:
+    info = SUITES_BY_NAME.get(name)
+    if info is not None:
+        return info.kex
+    return "ECDHE" if "_ECDHE_" in name else "other"
+
+
+def _tls12_only(name: str) -> bool:
+    info = SUITES_BY_NAME.get(name)
+    return info.tls12_only if info is not None else name.endswith(("_SHA256", "_SHA384"))
+
+
+def _ordered_common(first: list[str], second: list[str]) -> list[str]:
+    wanted = set(second)
+    return [item for item in first if item in wanted]
+
+
+def negotiate(profile: ClientProfile, facts: ServerFacts) -> Negotiation:
+    """Protocol, suite and group this client would get, or why it gets none."""
+    if not facts.protocols:
+        return Negotiation("unknown", reason="handshake not probed (certificate only)")
+    accepted = [v for v in PROTOCOLS if facts.protocols.get(v) is True]
+    common = [v for v in PROTOCOLS if v in profile.protocols and v in accepted]
+    if not common:
+        unknown = [v for v in profile.protocols if facts.protocols.get(v) is None]
+        if unknown:
+            return Negotiation("unknown", reason=f"server answer unknown for {', '.join(unknown)}")
+        return Negotiation(
+            "fail",
+            reason=f"no common protocol: client offers {', '.join(profile.protocols)}; "
+            f"server accepts {', '.join(accepted) or 'none'}",
+        )
+    version = common[-1]
+    server_suites = facts.cipher_suites.get(version)
+    if server_suites is None:
+        return Negotiation("unknown", version, reason=f"cipher suites of {version} not enumerated")
+    tls13 = version == "TLSv1.3"
+    if tls13:
+        offered = list(profile.tls13_cipher_suites)
+    else:
+        offered = [
+            s
+            for s in profile.cipher_suites
+            if not s.endswith("_SCSV") and (version == "TLSv1.2" or not _tls12_only(s))
+        ]
+    server_order = facts.server_cipher_order.get(version) is True
+    suites = (
+        _ordered_common(server_suites, offered)
+        if server_order
+        else _ordered_common(offered, server_suites)
+    )
+    server_groups = facts.groups.get("TLSv1.3" if tls13 else "TLSv1.2")
+    client_groups = list(profile.supported_groups)
+    groups: list[str] | None = None
+    if server_groups is not None:
+        groups = (
+            _ordered_common(server_groups, client_groups)
+            if server_order
+            else _ordered_common(client_groups, server_groups)
+        )
+    if not suites:
+        return Negotiation("fail", version, reason=f"no common cipher suite in {version}")
+    if tls13:
+        if groups == []:
+            return Negotiation("fail", version, reason=f"no common key-exchange group in {version}")
+        return Negotiation("ok", version, suites[0], groups[0] if groups else None)
+    for suite in suites:
+        if _kex(suite) != "ECDHE":
+            return Negotiation("ok", version, suite)
+        if client_groups and groups != []:
+            return Negotiation("ok", version, suite, groups[0] if groups else None)
+    return Negotiation(
+        "fail", version, reason=f"no common cipher suite in {version} (no common ECDHE curve)"
+    )
+
+
+# --------------------------------------------------------------------------- certificate checks
+
+
+def _client_leaf(
+    profile: ClientProfile, facts: ServerFacts, leaf: x509.Certificate
+) -> tuple[x509.Certificate, str | None]:
+    """The leaf this client gets, and why it fails if it gets the wrong one."""
+    if profile.sni or not facts.no_sni_leaf or facts.no_sni_leaf == facts.chain[0]:
+        return leaf, None
+    try:
+        default = x509.load_der_x509_certificate(base64.b64decode(facts.no_sni_leaf))
+    except ValueError:
+        return leaf, "no SNI: the server's default certificate cannot be read"
+    names = san_dns_names(default) or []
+    if not check_host(facts.target.host, names, san_ip_addresses(default)).matched:
+        return default, (
+            f"no SNI: the server's default certificate ({subject_str(default.subject)}) "
+            f"does not cover {facts.target.host}"
+        )
+    return default, None
+
+
+def _key_problem(profile: ClientProfile, leaf: x509.Certificate, cipher: str | None) -> str | None:
+    algorithm, bits, _curve = key_description(leaf)
+    info = SUITES_BY_NAME.get(cipher or "")
+    auth = info.auth if info is not None else "any"
+    # A suite for the other key type means the server has a second certificate we never saw.
+    matches = auth == "any" or (auth, algorithm) in (("RSA", "RSA"), ("ECDSA", "EC"))
+    if not matches:
+        return None
+    if algorithm == "RSA" and profile.min_rsa_bits and bits < profile.min_rsa_bits:
+        return f"key too small: RSA {bits} bits, client needs >= {profile.min_rsa_bits}"
+    if algorithm == "RSA" and profile.max_rsa_bits and bits > profile.max_rsa_bits:
+        return f"key too large: RSA {bits} bits, client accepts <= {profile.max_rsa_bits}"
+    if algorithm == "EC" and profile.min_ecdsa_bits and bits < profile.min_ecdsa_bits:
+        return f"key too small: EC {bits} bits, client needs >= {profile.min_ecdsa_bits}"
+    return None
+
+
+def _sha2_problem(profile: ClientProfile, outcome: TrustOutcome) -> str | None:
+    if not profile.requires_sha2:
+        return None
+    for cert in outcome.certificates:
+        digest = signature_hash(cert)
+        if digest in WEAK_SIGNATURE_HASHES and not is_self_signed(cert):
+            who = subject_str(cert.subject)
+            return f"{who} is signed with {digest.upper()}; client needs SHA-2"
+    return None
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+def _parse(chain_b64: list[str]) -> list[x509.Certificate]:
+    certs = []
+    for entry in chain_b64:
+        try:
+            certs.append(x509.load_der_x509_certificate(base64.b64decode(entry)))
+        except ValueError:
+            continue
+    return certs
+
+
+def simulate(
+    facts: ServerFacts,
+    trust: TrustStore,
+    now: datetime,
+    profiles: tuple[ClientProfile, ...] | None = None,
+) -> list[ClientResult]:
+    """One :class:`ClientResult` per profile; empty when there is no readable leaf."""
+    leaves = _parse(facts.chain[:1])
+    if not leaves:
+        return []
+    leaf = leaves[0]
+    served = [leaf, *_parse(facts.chain[1:])]
+    chains = ChainTrust(served, _parse(facts.aia_certificates), trust, now)
+    stores: dict[str, StoreView] = {}
+    results = []
+    for profile in profiles if profiles is not None else client_profiles():
+        store = stores.get(profile.root_store) or store_view(profile.root_store, trust)
+        stores[profile.root_store] = store
+        results.append(_one(profile, facts, leaf, chains, store))
+    return results
+
+
+def _one(
+    profile: ClientProfile,
+    facts: ServerFacts,
+    leaf: x509.Certificate,
+    chains: ChainTrust,
+    store: StoreView,
+) -> ClientResult:
+    negotiation = negotiate(profile, facts)
+    client_leaf, sni_problem = _client_leaf(profile, facts, leaf)
+    outcome = chains.outcome(store, profile.fetches_aia, client_leaf)
+    problems = [
+        negotiation.reason if negotiation.status == "fail" else None,
+        sni_problem,
+        _key_problem(profile, client_leaf, negotiation.cipher),
+        _sha2_problem(profile, outcome),
+        outcome.reason if outcome.trust == "untrusted" else None,
+    ]
+    failure = next((p for p in problems if p), None)
+    if failure is not None:
+        return ClientResult(profile, False, negotiation, outcome, store, failure)
+    if negotiation.status == "ok" and outcome.trust == "ok":
+        return ClientResult(profile, True, negotiation, outcome, store, None)
+    unknown = negotiation.reason if negotiation.status == "unknown" else outcome.reason
+    return ClientResult(profile, None, negotiation, outcome, store, unknown)

@@ -1,0 +1,265 @@
+"""Alert messages: what changed on one target (or what still stands), for people.
+
+A :class:`Message` is channel-neutral and JSON-ready; it is stored in the
+history database's outbox and rendered per channel by
+:mod:`certcheck.monitor.channels`.  Each item names the change, the platforms
+it affects and the fix; the message names the target, its owner and links the
+HTML report when the configuration gives a report URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from certcheck import __version__
+from certcheck.model import SEVERITY_ORDER, TargetResult
+from certcheck.monitor.changes import Change, Snapshot, platform_names
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Message:
+    """One alert about one target, before it is shaped for a channel."""
+
+    kind: str  # change | reminder | test
+    target: str | None
+    title: str
+    severity: str
+    items: list[dict[str, Any]]
+    created_at: str
+    owner: str | None = None
+    tags: list[str] = field(default_factory=list)
+    report_url: str | None = None
+    overall: str | None = None
+    verdicts: dict[str, str] = field(default_factory=dict)
+    run_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Message:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    @staticmethod
+    def label(item: dict[str, Any]) -> str:
+        return "ok" if item.get("good") else str(item.get("severity", "info"))
+
+    def item_lines(self, item: dict[str, Any]) -> tuple[str, str | None]:
+        """(headline of one item, its fix advice or None)."""
+        platforms = item.get("platforms") or []
+        where = f" ({platform_names(platforms)})" if platforms and not item.get("good") else ""
+        fix = item.get("fix") if not item.get("good") else None
+        return f"{item['summary']}{where}", fix or None
+
+    def plain_text(self) -> str:
+        """The message as plain text (e-mail, Feishu, the webhook body's ``text``)."""
+        lines = [self.title, ""]
+        for item in self.items:
+            head, fix = self.item_lines(item)
+            lines.append(f"[{self.label(item)}] {head}")
+            if fix:
+                lines.append(f"    fix: {fix}")
+        lines += ["", *self.footer()]
+        return "\n".join(lines).rstrip() + "\n"
+
+    def footer(self) -> list[str]:
+        parts = []
+        if self.owner:
+            parts.append(f"Owner: {self.owner}")
+        if self.tags:
+            parts.append(f"Tags: {', '.join(self.tags)}")
+        if self.report_url:
+            parts.append(f"Report: {self.report_url}")
+        return parts
+
+    def webhook_body(self) -> dict[str, Any]:
+        """The generic webhook's JSON body (documented in the README)."""
+        return {
+            "schema_version": "1.0",
+            "kind": "certcheck-alert",
+            "alert": self.kind,
+            "tool": {"name": "certcheck", "version": __version__},
+            "created_at": self.created_at,
+            "run_id": self.run_id,
+            "target": self.target,
+            "owner": self.owner,
+            "tags": list(self.tags),
+            "severity": self.severity,
+            "title": self.title,
+            "text": self.plain_text(),
+            "overall": self.overall,
+            "verdicts": dict(self.verdicts),
+            "changes": [dict(item) for item in self.items],
+            "report_url": self.report_url,
+        }
+
+
+def _worst(items: list[dict[str, Any]]) -> str:
+    return max((i["severity"] for i in items), key=SEVERITY_ORDER.__getitem__, default="info")
+
+
+def _title(prefix: str, target: str, items: list[dict[str, Any]]) -> str:
+    bad = [i for i in items if not i.get("good")] or items
+    head = bad[0]["summary"]
+    more = f" (+{len(items) - 1} more)" if len(items) > 1 else ""
+    return f"certcheck {prefix}{target}: {head}{more}"
+
+
+def change_message(
+    target: str,
+    changes: list[Change],
+    result: TargetResult,
+    *,
+    now: datetime,
+    run_id: int,
+    owner: str | None,
+    tags: tuple[str, ...],
+    report_url: str | None,
+) -> Message | None:
+    """The alert for the notifying changes of one target, or None when there are none."""
+    items = [c.to_dict() for c in changes if c.notify]
+    if not items:
+        return None
+    for item in items:
+        item.pop("notify", None)
+    return Message(
+        kind="change",
+        target=target,
+        title=_title("", target, items),
+        severity=_worst(items),
+        items=items,
+        created_at=iso(now),
+        owner=owner,
+        tags=list(tags),
+        report_url=report_url,
+        overall=result.overall,
+        verdicts=dict(result.verdicts),
+        run_id=run_id,
+    )
+
+
+def standing_items(
+    snapshot: Snapshot, remind_severity: str, remind_within_days: float
+) -> list[dict[str, Any]]:
+    """The conditions worth repeating while they last: unreachable, serious findings, expiry."""
+    if not snapshot.ok:
+        error = snapshot.error or {}
+        return [
+            {
+                "kind": "unreachable",
+                "severity": "error",
+                "summary": f"still cannot be scanned ({error.get('kind', 'error')}): "
+                f"{error.get('message', '')}".rstrip(": "),
+                "platforms": ["all"],
+                "good": False,
+            }
+        ]
+    items: list[dict[str, Any]] = []
+    days = snapshot.days_left
+    if days is not None and days <= remind_within_days:
+        leaf = snapshot.leaf or {}
+        when = str(leaf.get("not_after", "?"))[:10]
+        summary = (
+            f"certificate expired on {when}"
+            if days < 0
+            else f"certificate expires in {int(days)} day(s), on {when}"
+        )
+        items.append(
+            {
+                "kind": "expiry",
+                "severity": "error" if days < 1 else "warning",
+                "summary": summary,
+                "platforms": ["all"],
+                "fix": snapshot.findings.get("cert_expiring_soon", {}).get("fix", ""),
+                "rule_id": "cert_expiring_soon",
+                "good": False,
+            }
+        )
+    for rule_id, finding in snapshot.findings.items():
+        if rule_id == "cert_expiring_soon" and items:
+            continue
+        if SEVERITY_ORDER[finding["severity"]] >= SEVERITY_ORDER[remind_severity]:
+            items.append(
+                {
+                    "kind": "finding",
+                    "severity": finding["severity"],
+                    "summary": f"{rule_id}: {finding['title']}",
+                    "platforms": list(finding.get("breaks") or finding.get("platforms") or []),
+                    "fix": finding.get("fix", ""),
+                    "rule_id": rule_id,
+                    "good": False,
+                }
+            )
+    items.sort(key=lambda i: -SEVERITY_ORDER[i["severity"]])
+    for item in items:  # the same keys as a change's item
+        for key, empty in (("fix", ""), ("rule_id", None), ("detail", {})):
+            item.setdefault(key, empty)
+    return items
+
+
+def reminder_due(last_alert: datetime | None, now: datetime, every_hours: float) -> bool:
+    """True when the last alert about the target is at least ``every_hours`` old.
+
+    5 % slack (at most an hour) keeps a daily cron job reminding daily even
+    though each run starts a few seconds later than the one before.
+    """
+    if every_hours <= 0:
+        return False
+    if last_alert is None:
+        return True
+    interval = timedelta(hours=every_hours)
+    slack = min(interval * 0.05, timedelta(hours=1))
+    return now - last_alert >= interval - slack
+
+
+def reminder_message(
+    target: str,
+    items: list[dict[str, Any]],
+    result: TargetResult,
+    *,
+    now: datetime,
+    run_id: int,
+    owner: str | None,
+    tags: tuple[str, ...],
+    report_url: str | None,
+) -> Message:
+    return Message(
+        kind="reminder",
+        target=target,
+        title=_title("reminder: ", target, items),
+        severity=_worst(items),
+        items=items,
+        created_at=iso(now),
+        owner=owner,
+        tags=list(tags),
+        report_url=report_url,
+        overall=result.overall,
+        verdicts=dict(result.verdicts),
+        run_id=run_id,
+    )
+
+
+def notify_test_message(channel: str, now: datetime, report_url: str | None) -> Message:
+    return Message(
+        kind="test",
+        target=None,
+        title="certcheck test message",
+        severity="info",
+        items=[
+            {
+                "kind": "test",
+                "severity": "info",
+                "summary": f"If you can read this, the notification channel {channel!r} works.",
+                "platforms": [],
+                "good": True,
+            }
+        ],
+        created_at=iso(now),
+        report_url=report_url,
+    )

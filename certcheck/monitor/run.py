@@ -1,0 +1,238 @@
+"""One ``certcheck monitor`` run: scan, compare, store, alert, write metrics.
+
+The scan is the normal pipeline (:func:`certcheck.runner.scan_targets`, then
+:func:`certcheck.evaluate.evaluate` per target).  As each target finishes, its
+result is compared with the target's previous result and committed to the
+history together with its changes and alerts, so an interrupted run keeps
+every target it finished and the next run carries on from there.  Alerts are
+delivered after the scan from the outbox (see :mod:`.delivery`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from certcheck.evaluate import Policy, evaluate
+from certcheck.model import ServerFacts, TargetResult
+from certcheck.monitor.alerts import (
+    Message,
+    change_message,
+    reminder_due,
+    reminder_message,
+    standing_items,
+)
+from certcheck.monitor.changes import Change, DetectSettings, Snapshot, detect_changes
+from certcheck.monitor.config import Channel, MonitorConfig, MonitoredTarget
+from certcheck.monitor.delivery import DeliveryReport, deliver_outbox
+from certcheck.monitor.metrics import RunMetrics, write_textfile
+from certcheck.monitor.store import Store, StoreError, first_line
+from certcheck.report import jsondoc
+from certcheck.runner import exit_code as scan_exit_code
+from certcheck.runner import scan_targets
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+
+
+@dataclass
+class TargetOutcome:
+    monitored: MonitoredTarget
+    result: TargetResult
+    changes: list[Change]
+    alert: Message | None
+
+
+@dataclass
+class MonitorOutcome:
+    """What a run did (for the console, the exit code and the tests)."""
+
+    run_id: int
+    outcomes: list[TargetOutcome]
+    exit_code: int
+    delivery: DeliveryReport
+    interrupted_before: int = 0
+    duration: float = 0.0
+    metrics_written: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def results(self) -> list[TargetResult]:
+        return [o.result for o in self.outcomes]
+
+    @property
+    def alerts(self) -> list[Message]:
+        return [o.alert for o in self.outcomes if o.alert is not None]
+
+    @property
+    def changed(self) -> bool:
+        """Something worth telling people: a notified change or a reminder."""
+        return bool(self.alerts)
+
+
+def channels_for(message: Message, channels: dict[str, Channel]) -> list[str]:
+    """The channels that want ``message``: severity at or above theirs, and a matching tag."""
+    chosen = []
+    for name, channel in channels.items():
+        if SEVERITY_RANK[message.severity] < SEVERITY_RANK[channel.min_severity]:
+            continue
+        if channel.tags and not set(channel.tags) & set(message.tags):
+            continue
+        chosen.append(name)
+    return chosen
+
+
+class _Recorder:
+    """The per-target step, called by the scan as each target finishes."""
+
+    def __init__(
+        self, config: MonitorConfig, store: Store, run_id: int, now: datetime, policy: Policy
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.run_id = run_id
+        self.now = now
+        self.policy = policy
+        self.by_key = {m.key: m for m in config.targets}
+        thresholds = config.thresholds
+        self.settings = DetectSettings(
+            expiry_alert_days=tuple(sorted(set(thresholds.expiry_alert_days), reverse=True)),
+            min_severity=config.alerts.min_severity,
+            crit_days=self.policy.profile.crit_days,
+        )
+        self.outcomes: list[TargetOutcome] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, facts: ServerFacts) -> None:
+        # The runner calls this from its own thread today; the lock keeps one target's
+        # read-compare-commit whole should that ever change.
+        with self._lock:
+            self._record(facts)
+
+    def _record(self, facts: ServerFacts) -> None:
+        monitored = self.by_key[facts.target.label]
+        result = evaluate(facts, self.policy, self.now)
+        document = {"schema_version": jsondoc.SCHEMA_VERSION, **result.to_dict()}
+        current = Snapshot.from_document(document, self.now)
+        previous, previous_scanned = self.store.previous(monitored.key, self.run_id)
+        found = detect_changes(
+            previous.snapshot if previous else None,
+            previous_scanned.snapshot if previous_scanned else None,
+            current,
+            self.settings,
+        )
+        common = {
+            "now": self.now,
+            "run_id": self.run_id,
+            "owner": monitored.owner,
+            "tags": monitored.tags,
+            "report_url": self.config.monitor.report_url,
+        }
+        message = change_message(monitored.key, found, result, **common)
+        if message is None:
+            alerts = self.config.alerts
+            standing = standing_items(current, alerts.remind_severity, alerts.remind_within_days)
+            if standing and reminder_due(
+                self.store.last_alert_at(monitored.key), self.now, alerts.remind_every_hours
+            ):
+                message = reminder_message(monitored.key, standing, result, **common)
+        alert = (message, channels_for(message, self.config.channels)) if message else None
+        self.store.record_target(self.run_id, monitored.key, result, self.now, found, alert)
+        self.outcomes.append(TargetOutcome(monitored, result, found, message))
+
+
+def run_monitor(
+    config: MonitorConfig,
+    store: Store,
+    *,
+    now: datetime | None = None,
+    wait: float = 0.0,
+    fail_on: str | None = None,
+    textfile: Path | None = None,
+    deliver: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> MonitorOutcome:
+    """Run once over every configured target.
+
+    ``now`` is the instant results are evaluated and recorded at (default: the
+    clock); tests pass it to replay days of cron runs in seconds.  Raises
+    :class:`~certcheck.monitor.lock.LockBusy` when another run holds the
+    history, :class:`~certcheck.monitor.config.ConfigError` or
+    :class:`~certcheck.monitor.store.StoreError` for unusable settings.
+    """
+    policy = config.policy()
+    try:
+        return _locked_run(config, store, policy, now, wait, fail_on, textfile, deliver, sleep)
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"history database {store.label}: {config.redactor.scrub(first_line(exc))}"
+        ) from None
+
+
+def _locked_run(
+    config: MonitorConfig,
+    store: Store,
+    policy: Policy,
+    now: datetime | None,
+    wait: float,
+    fail_on: str | None,
+    textfile: Path | None,
+    deliver: bool,
+    sleep: Callable[[float], None],
+) -> MonitorOutcome:
+    with store.lock(wait):
+        started = time.monotonic()  # after any --wait: the run starts now
+        moment = now or datetime.now(UTC)
+        store.migrate()
+        interrupted = store.close_stale_runs(moment)
+        run_id = store.begin_run(moment, len(config.targets), policy.profile.name[:200])
+        recorder = _Recorder(config, store, run_id, moment, policy)
+        scan_started = time.monotonic()
+        scan_targets(
+            [m.target for m in config.targets],
+            config.monitor.timeout,
+            config.monitor.concurrency,
+            on_done=recorder,
+        )
+        scan_duration = time.monotonic() - scan_started
+        order = {m.key: i for i, m in enumerate(config.targets)}
+        outcomes = sorted(recorder.outcomes, key=lambda o: order[o.monitored.key])
+        code = scan_exit_code([o.result for o in outcomes], fail_on or config.monitor.fail_on)
+        store.finish_run(run_id, moment + timedelta(seconds=time.monotonic() - started), code)
+        delivery = (
+            deliver_outbox(store, config.channels, config.alerts, config.redactor, sleep)
+            if deliver
+            else DeliveryReport()
+        )
+        pending = {name: 0 for name in config.channels}
+        for name, info in store.outbox_summary().items():
+            pending[name] = info["pending"]
+        delivery.pending = {k: v for k, v in pending.items() if v}
+        outcome = MonitorOutcome(
+            run_id=run_id,
+            outcomes=outcomes,
+            exit_code=code,
+            delivery=delivery,
+            interrupted_before=interrupted,
+        )
+        outcome.duration = time.monotonic() - started
+        if textfile is not None:
+            write_textfile(
+                textfile,
+                RunMetrics(
+                    finished_at=moment,
+                    run_duration=outcome.duration,
+                    scan_duration=scan_duration,
+                    exit_code=code,
+                    changes=sum(1 for o in outcomes for c in o.changes if c.kind != "first_seen"),
+                    results=[(o.monitored, o.result) for o in outcomes],
+                    pending_alerts=pending,
+                ),
+            )
+            outcome.metrics_written = textfile
+    return outcome

@@ -1,0 +1,87 @@
+"""Shared helpers for the file reports: a target's label and a finding's evidence as text.
+
+They read the JSON results document (plain dicts), never model objects, so
+every report can be made again from a saved file.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from certcheck.model import SEVERITY_ORDER
+
+#: list entries shown before "… (+N more)"
+LIST_LIMIT = 12
+
+# Characters XML 1.0 cannot carry at all (attacker-controlled fields may hold them).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def target_label(target: dict[str, Any]) -> str:
+    """``host:port``, IPv6 in brackets (as :attr:`certcheck.model.Target.label`)."""
+    host = str(target.get("host", "?"))
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{target.get('port', '?')}"
+
+
+def target_url(target: dict[str, Any]) -> str:
+    scheme = str(target.get("scheme") or "https")
+    path = str(target.get("path") or "")
+    return f"{scheme}://{target_label(target)}{path if path.startswith('/') else '/' + path}"
+
+
+def value_text(value: Any, limit: int = LIST_LIMIT) -> str:
+    """One evidence value as short text: lists joined (``limit`` items), dicts as ``k=v``."""
+    if isinstance(value, dict):
+        if set(value) >= {"subject"} and len(value) <= 3:
+            extra = ", ".join(f"{k}={v}" for k, v in value.items() if k != "subject")
+            return f"{value['subject']}" + (f" ({extra})" if extra else "")
+        return ", ".join(f"{k}={value_text(v, limit)}" for k, v in value.items())
+    if isinstance(value, list):
+        shown = [value_text(v, limit) for v in value[:limit]]
+        if len(value) > limit:
+            shown.append(f"… (+{len(value) - limit} more)")
+        return "; ".join(shown)
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def evidence_pairs(
+    evidence: Any, limit: int = LIST_LIMIT, max_chars: int | None = None
+) -> list[tuple[str, str]]:
+    """(key, text) for every evidence entry that has a value, each text cut at ``max_chars``."""
+    if not isinstance(evidence, dict):
+        evidence = {} if evidence in (None, "") else {"value": evidence}
+    pairs = []
+    for key, value in evidence.items():
+        if value in (None, [], "", {}):
+            continue
+        text = value_text(value, limit)
+        if max_chars is not None and len(text) > max_chars:
+            text = text[: max_chars - 1].rstrip() + "…"
+        pairs.append((str(key), text))
+    return pairs
+
+
+def evidence_text(evidence: Any) -> str:
+    return "; ".join(f"{key}: {text}" for key, text in evidence_pairs(evidence))
+
+
+def severity_rank(severity: Any) -> int:
+    return SEVERITY_ORDER.get(str(severity), -1)
+
+
+def counts_against(finding: dict[str, Any], fail_on: str) -> bool:
+    """True when the finding makes the exit code 1 at ``fail_on`` (suppressed never does)."""
+    if finding.get("suppressed"):
+        return False
+    return severity_rank(finding.get("severity")) >= SEVERITY_ORDER.get(fail_on, 2)
