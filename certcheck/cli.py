@@ -6,9 +6,10 @@ error, 3 a target could not be scanned and none failed on findings.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -16,20 +17,40 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from certcheck import __version__
 from certcheck.catalog import load_profiles
 from certcheck.evaluate import Policy
 from certcheck.evaluate.trust import TrustStoreError
-from certcheck.model import ServerFacts, Target, TargetResult
+from certcheck.fleetscan import run_scan
+from certcheck.model import ServerFacts, TargetResult
 from certcheck.policyfile import PolicyFileError, load_policy_file, parse_ignore
 from certcheck.probe.aia import add_aia_issuers
+from certcheck.probe.context import ScanContext
 from certcheck.report import console as console_report
 from certcheck.report import jsondoc
-from certcheck.report.outputs import OutputError, ReportFiles, streaming_jsonl, write_reports
-from certcheck.runner import EXIT_USAGE, evaluate_all, exit_code, scan_targets
-from certcheck.targets import TargetError, collect_targets, parse_overrides, parse_target
+from certcheck.report.jsonl import JsonlWriter
+from certcheck.report.outputs import OutputError, ReportFiles, open_stream, write_reports
+from certcheck.runner import (
+    DEFAULT_CONCURRENCY,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    evaluate_all,
+    exit_code,
+    scan_targets,
+)
+from certcheck.targets import TargetError, parse_shard, parse_target, plan_targets
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 every target compliant at --fail-on; 1 at least one finding at or "
@@ -300,8 +321,13 @@ def _emit(
     clients: bool = False,
     files: ReportFiles | None = None,
     jsonl_done: bool = False,
+    code: int | None = None,
 ) -> int:
-    code = exit_code(results, fail_on.value)
+    """Write the reports and the console summary; return the exit code.
+
+    ``code`` is given by streaming scans, whose ``results`` may be a sample.
+    """
+    code = exit_code(results, fail_on.value) if code is None else code
     files = files or _report_files(json_out)
     if files.needs_document:
         document = jsondoc.results_document(
@@ -317,32 +343,6 @@ def _emit(
     return code
 
 
-def _probe_with_progress(
-    targets: list[Target],
-    timeout: float,
-    concurrency: int,
-    on_done: Callable[[ServerFacts], None] | None = None,
-) -> list:
-    show = len(targets) > 1 and err.is_terminal
-    if not show:
-        return scan_targets(targets, timeout, concurrency, on_done=on_done)
-    columns = (
-        TextColumn("scanning"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task("scan", total=len(targets))
-
-        def advance(item: ServerFacts) -> None:
-            progress.advance(task)
-            if on_done:
-                on_done(item)
-
-        return scan_targets(targets, timeout, concurrency, on_done=advance)
-
-
 # -- commands ---------------------------------------------------------------------------------
 
 
@@ -353,8 +353,33 @@ def scan(
     resolve: Resolve = None,
     timeout: Timeout = 10.0,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", help="Targets scanned at once.", min=1, max=256)
-    ] = 8,
+        int, typer.Option("--concurrency", help="Targets scanned at once.", min=1, max=512)
+    ] = DEFAULT_CONCURRENCY,
+    max_connections: Annotated[
+        int,
+        typer.Option("--max-connections", help="Connections opened to one target at once.", min=1),
+    ] = 5,
+    per_host: Annotated[
+        int | None,
+        typer.Option(
+            "--per-host",
+            help="Connections to one server address at once, across all its targets "
+            "(default: --max-connections).",
+            min=1,
+        ),
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option("--rate", help="New connections per second, overall.", min=0.1),
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="K/N",
+            help="Scan only part K of N of the targets (a stable split for N machines).",
+        ),
+    ] = None,
     ca_file: CaFile = None,
     distrust: Distrust = None,
     profile: Profile = "wechat",
@@ -391,50 +416,128 @@ def scan(
     if not targets and not targets_file:
         fail_usage("no target given (e.g. certcheck scan example.com, or --targets-file FILE)")
     try:
-        parsed = collect_targets(targets or [], targets_file, resolve or [])
+        plan = plan_targets(
+            targets or [], targets_file, resolve or [], parse_shard(shard) if shard else None
+        )
     except TargetError as exc:
         fail_usage(str(exc))
-    if not parsed:
-        fail_usage(f"--targets-file {str(targets_file)!r}: no targets in the file")
+    if not plan.count:
+        where = f"--targets-file {str(targets_file)!r}" if targets_file else "the targets"
+        fail_usage(f"{where}: no targets" + (f" in shard {shard}" if shard else ""))
     files = _report_files(json_out, html, lang, jsonl_out, junit, sarif)
     policy = _policy(profile, warn_days, crit_days, ca_file, distrust, profile_file, ignore)
-    stream = files if not fetch_aia else replace(files, jsonl=None)  # AIA changes the facts
+    now = _now(at)
+    post_probe = None
+    if fetch_aia:
+        overrides = plan.overrides
 
-    def evaluate_one(item: ServerFacts) -> tuple[TargetResult, datetime]:
-        moment = _now(at)
-        return evaluate_all([item], policy, moment)[0], moment
+        def post_probe(item: ServerFacts) -> None:
+            add_aia_issuers(item, timeout, overrides)
 
+    keep_all = bool(files.json or files.html or files.junit or files.sarif or save_facts)
     try:
-        with streaming_jsonl(
-            stream, evaluate_one, profile=policy.profile.name, fail_on=fail_on.value
-        ) as on_done:
-            facts = _probe_with_progress(parsed, timeout, concurrency, on_done)
+        with _jsonl_writer(files, policy, fail_on) as write_line, _progress(plan.count) as tick:
+
+            def on_result(result: TargetResult) -> None:
+                if write_line:
+                    write_line(result, now)
+                tick()
+
+            outcome = run_scan(
+                plan.iterate(),
+                plan.count,
+                policy=policy,
+                now=now,
+                fail_on=fail_on.value,
+                timeout=timeout,
+                concurrency=concurrency,
+                max_connections=max_connections,
+                context=ScanContext(per_host=per_host or max_connections, rate=rate),
+                keep_all=keep_all,
+                keep_simulation=clients or verbose,
+                post_probe=post_probe,
+                on_result=on_result,
+            )
     except OutputError as exc:
         fail_usage(str(exc))
-    if fetch_aia:
-        overrides = parse_overrides(resolve or [])
-        for item in facts:
-            add_aia_issuers(item, timeout, overrides)
     if save_facts:
         try:
-            save_facts.write_text(jsondoc.dumps(jsondoc.facts_document(facts)), encoding="utf-8")
+            text = jsondoc.dumps(jsondoc.facts_document(outcome.facts))
+            save_facts.write_text(text, encoding="utf-8")
         except OSError as exc:
             fail_usage(f"--save-facts {str(save_facts)!r}: {exc.strerror or exc}")
-    now = _now(at)
-    results = evaluate_all(facts, policy, now)
-    raise typer.Exit(
-        _emit(
-            results,
-            now=now,
-            policy=policy,
-            fail_on=fail_on,
-            json_out=json_out,
-            verbose=verbose,
-            clients=clients,
-            files=files,
-            jsonl_done=stream.jsonl is not None,
-        )
+    code = _emit(
+        outcome.results,
+        now=now,
+        policy=policy,
+        fail_on=fail_on,
+        json_out=json_out,
+        verbose=verbose,
+        clients=clients,
+        files=files,
+        jsonl_done=True,
+        code=outcome.exit_code,
     )
+    if outcome.dropped and not files.to_stdout:
+        out.print(
+            f"{outcome.dropped} more passing target(s) not listed; totals: "
+            + ", ".join(f"{n} {k}" for k, n in sorted(outcome.counts.items())),
+            highlight=False,
+        )
+    if outcome.interrupted:
+        done = sum(outcome.counts.values())
+        err.print(f"certcheck: interrupted after {done} of {plan.count} target(s); "
+                  "finished results were kept", markup=False)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Probes still running are bounded by --timeout, but nobody waits for them.
+        os._exit(EXIT_INTERRUPTED)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _jsonl_writer(
+    files: ReportFiles, policy: Policy, fail_on: FailOn
+) -> Iterator[Callable[[TargetResult, datetime], None] | None]:
+    """Write one --jsonl line per finished target (flushed), or None without --jsonl."""
+    if not files.jsonl:
+        yield None
+        return
+    stream = open_stream("--jsonl", files.jsonl)
+    writer = JsonlWriter(stream, profile=policy.profile.name, fail_on=fail_on.value)
+    try:
+        yield writer.write
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+
+
+class _RateColumn(ProgressColumn):
+    """Targets per second."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.1f}/s" if speed else "-/s")
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[], None]]:
+    """A progress bar (count, rate, ETA) on a terminal for multi-target scans."""
+    if total <= 1 or not err.is_terminal:
+        yield lambda: None
+        return
+    columns = (
+        TextColumn("scanning"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("scan", total=total)
+        yield lambda: progress.advance(task)
 
 
 @app.command(epilog=EXIT_CODES_HELP)

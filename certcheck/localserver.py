@@ -14,6 +14,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -44,8 +45,11 @@ def make_context(spec: ServerSpec) -> ssl.SSLContext:
     # Security level 0 lets the server present deliberately weak material
     # (RSA-1024, SHA-1) and speak TLS 1.0/1.1 -- that is what we test.
     ctx.set_ciphers(spec.ciphers or "ALL:!aNULL:@SECLEVEL=0")
-    ctx.minimum_version = _VERSIONS[spec.min_version]
-    ctx.maximum_version = _VERSIONS[spec.max_version]
+    with warnings.catch_warnings():
+        # TLS 1.0/1.1 are deprecated in Python's ssl; serving them is the point here.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = _VERSIONS[spec.min_version]
+        ctx.maximum_version = _VERSIONS[spec.max_version]
     with tempfile.TemporaryDirectory() as tmp:
         chain = os.path.join(tmp, "chain.pem")
         key = os.path.join(tmp, "key.pem")

@@ -11,6 +11,7 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -178,26 +179,62 @@ def parse_overrides(resolve: Iterable[str]) -> dict[tuple[str, int], str]:
     return overrides
 
 
+def _each_target(args: Iterable[str], targets_file: Path | None) -> Iterator[Target]:
+    for arg in args:
+        yield parse_target(arg)
+    if targets_file is not None:
+        for number, text in read_targets_file(targets_file):
+            try:
+                yield parse_target(text)
+            except TargetError as exc:
+                raise TargetError(f"{targets_file}:{number}: {exc}") from exc
+
+
+def _unique(
+    found: Iterable[Target], overrides: dict[tuple[str, int], str], shard: tuple[int, int] | None
+) -> Iterator[Target]:
+    seen: set[tuple[str, int, str]] = set()
+    for target in found:
+        key = (target.host, target.port, target.scheme)
+        if key in seen or not in_shard(target, shard):
+            continue
+        seen.add(key)
+        yield apply_resolve(target, overrides)
+
+
+@dataclass
+class TargetPlan:
+    """Validated targets, streamed: ``count`` is known up front, ``iterate()`` re-reads."""
+
+    args: tuple[str, ...]
+    targets_file: Path | None
+    overrides: dict[tuple[str, int], str]
+    shard: tuple[int, int] | None
+    count: int
+
+    def iterate(self) -> Iterator[Target]:
+        return _unique(_each_target(self.args, self.targets_file), self.overrides, self.shard)
+
+
+def plan_targets(
+    args: Iterable[str],
+    targets_file: Path | None,
+    resolve: Iterable[str],
+    shard: tuple[int, int] | None = None,
+) -> TargetPlan:
+    """Validate every target first (a bad line is a usage error before anything is sent),
+    keeping only a count: a file of 100,000 targets is then streamed, not held."""
+    overrides = parse_overrides(resolve)
+    plan = TargetPlan(tuple(args), targets_file, overrides, shard, 0)
+    plan.count = sum(1 for _ in plan.iterate())
+    return plan
+
+
 def collect_targets(
     args: Iterable[str], targets_file: Path | None, resolve: Iterable[str]
 ) -> list[Target]:
     """All targets of one command line, validated, duplicates removed, order kept."""
-    overrides = parse_overrides(resolve)
-    found: list[Target] = [parse_target(a) for a in args]
-    if targets_file is not None:
-        for number, text in read_targets_file(targets_file):
-            try:
-                found.append(parse_target(text))
-            except TargetError as exc:
-                raise TargetError(f"{targets_file}:{number}: {exc}") from exc
-    seen: set[tuple[str, int, str]] = set()
-    unique: list[Target] = []
-    for target in found:
-        key = (target.host, target.port, target.scheme)
-        if key not in seen:
-            seen.add(key)
-            unique.append(apply_resolve(target, overrides))
-    return unique
+    return list(plan_targets(args, targets_file, resolve).iterate())
 
 
 def parse_shard(value: str) -> tuple[int, int]:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from certcheck.model import PROTOCOLS, ScanError, ServerFacts, Target
 from certcheck.probe.budget import ConnectionBudget
 from certcheck.probe.ciphers import enumerate_ciphers
+from certcheck.probe.context import ScanContext
 from certcheck.probe.flight import probe_default_leaf, probe_plaintext_chain, tls_scts
 from certcheck.probe.handshake import HandshakeResult, ProbeError, classify_os_error, handshake
 from certcheck.probe.hello import HelloAnswer, probe_versions
@@ -31,8 +32,18 @@ from certcheck.probe.suites import cipher_name
 _RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="certcheck-dns")
 
 
-def resolve(target: Target, timeout: float) -> tuple:
-    """Return the address tuple to connect to, honouring ``--resolve``."""
+def resolve(target: Target, timeout: float, context: ScanContext | None = None) -> tuple:
+    """Return the address tuple to connect to, honouring ``--resolve``.
+
+    With a ``context`` each (host, port) is looked up once per scan.
+    """
+    if context is not None:
+        key = (target.connect_addr or target.host, target.port)
+        return context.resolve_once(key, lambda: _resolve(target, timeout))
+    return _resolve(target, timeout)
+
+
+def _resolve(target: Target, timeout: float) -> tuple:
     host = target.connect_addr or target.host
     future = _RESOLVER.submit(socket.getaddrinfo, host, target.port, type=socket.SOCK_STREAM)
     try:
@@ -62,18 +73,32 @@ _FIRST_ROUND = ["TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1.0"]
 _PLAINTEXT_VERSIONS = ("TLSv1.2", "TLSv1.1", "TLSv1.0", "SSLv3")
 
 
-def probe_target(target: Target, timeout: float = 10.0, max_connections: int = 5) -> ServerFacts:
+def probe_target(
+    target: Target,
+    timeout: float = 10.0,
+    max_connections: int = 5,
+    context: ScanContext | None = None,
+) -> ServerFacts:
     """Collect the facts for one target; never raises for network problems.
 
     ``timeout`` bounds each connection; ``max_connections`` bounds how many
-    are open to the target at once (ValueError if below 1).
+    are open to the target at once (ValueError if below 1); a ``context``
+    shares per-address limits, the connection rate and DNS answers across a scan.
     """
-    budget = ConnectionBudget(max_connections, total_seconds=timeout * BUDGET_TIMEOUTS)
+    if max_connections < 1:
+        raise ValueError(f"max_connections must be at least 1, not {max_connections}")
     facts = ServerFacts(target=target, scanned_at=now_iso())
     answers: dict[str, HelloAnswer] = {}
+    budget = ConnectionBudget(max_connections, total_seconds=timeout * BUDGET_TIMEOUTS)
     try:
         started = time.monotonic()
-        address = resolve(target, timeout)
+        address = resolve(target, timeout, context)
+        budget = ConnectionBudget(
+            max_connections,
+            total_seconds=timeout * BUDGET_TIMEOUTS,
+            context=context,
+            address=address,
+        )
         facts.timings_ms["dns"] = round((time.monotonic() - started) * 1000, 1)
         facts.address = address[0]
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="certcheck-probe") as pool:

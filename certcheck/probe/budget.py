@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from certcheck.probe.context import ScanContext
+
 
 class BudgetExhausted(Exception):
     """The overall deadline passed before a connection slot became free."""
@@ -23,10 +25,20 @@ class BudgetExhausted(Exception):
 class ConnectionBudget:
     """Bounded, counted access to one server (thread-safe)."""
 
-    def __init__(self, limit: int = 5, total_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        limit: int = 5,
+        total_seconds: float | None = None,
+        context: ScanContext | None = None,
+        address: tuple | None = None,
+    ) -> None:
         if limit < 1:
             raise ValueError(f"max_connections must be at least 1, not {limit}")
         self.limit = limit
+        #: shared with the scan's other targets: --per-host slots for this address, --rate
+        self.context = context
+        self.address = address
+        self._host = context.host_slots(address) if context and address else None
         self._slots = threading.BoundedSemaphore(limit)
         self._lock = threading.Lock()
         #: connection attempts made so far
@@ -49,19 +61,39 @@ class ConnectionBudget:
 
         Raises :class:`BudgetExhausted` when the deadline passes while waiting.
         """
-        wait = self.remaining()
-        if wait <= 0 or not self._slots.acquire(timeout=None if math.isinf(wait) else wait):
+        if not _acquire(self._slots, self.remaining()):
             raise BudgetExhausted("probe time budget exhausted")
         try:
-            with self._lock:
-                self.opened += 1
-                self._active += 1
-                self.peak = max(self.peak, self._active)
-            yield
+            if self._host is not None and not _acquire(self._host, self.remaining()):
+                raise BudgetExhausted("probe time budget exhausted waiting for --per-host")
+            try:
+                rate = self.context.rate if self.context else None
+                if rate is not None and not rate.acquire(self.deadline):
+                    raise BudgetExhausted("probe time budget exhausted waiting for --rate")
+                with self._lock:
+                    self.opened += 1
+                    self._active += 1
+                    self.peak = max(self.peak, self._active)
+                if self.context and self.address:
+                    self.context.opened(self.address, 1)
+                try:
+                    yield
+                finally:
+                    with self._lock:
+                        self._active -= 1
+                    if self.context and self.address:
+                        self.context.opened(self.address, -1)
+            finally:
+                if self._host is not None:
+                    self._host.release()
         finally:
-            with self._lock:
-                self._active -= 1
             self._slots.release()
+
+
+def _acquire(semaphore: threading.BoundedSemaphore, wait: float) -> bool:
+    if wait <= 0:
+        return False
+    return semaphore.acquire(timeout=None if math.isinf(wait) else wait)
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from OpenSSL import SSL
 
 from certcheck.model import ScanError
 from certcheck.probe.budget import BudgetExhausted, ConnectionBudget, maybe_slot
+from certcheck.probe.wire import close_politely
 
 
 class ProbeError(Exception):
@@ -178,7 +179,7 @@ def _handshake(address: tuple, sni: str | None, timeout: float) -> HandshakeResu
             conn.shutdown()
         except (SSL.Error, OSError):
             pass
-        sock.close()
+        close_politely(sock)
 
 
 def _protocol_name(name: str) -> str:

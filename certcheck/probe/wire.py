@@ -54,6 +54,34 @@ def connect_numeric(address: tuple, deadline: float) -> socket.socket:
     return sock
 
 
+#: After the last read the probe half-closes and waits this long for the server's FIN,
+#: so the server has let go of a connection before its slot is used again: polite,
+#: and what makes --per-host hold as the server counts, not only as we count.
+LINGER_SECONDS = 0.25
+
+
+def close_politely(sock: socket.socket, wait: bool = True) -> None:
+    """Half-close, drain until the server closes too (bounded), then close."""
+    try:
+        if wait:
+            sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER_SECONDS
+            drained = 0
+            while drained < 256 * 1024:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                sock.settimeout(remaining)
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
 def exchange(
     address: tuple,
     payload: bytes,
@@ -77,8 +105,12 @@ def exchange(
                 sock = connect_numeric(address, deadline)
             except OSError as exc:
                 return Exchange(stop="connect", connect_error=exc)
-            with sock:
-                return _talk(sock, payload, deadline, done, max_read)
+            result = Exchange(stop="error")
+            try:
+                result = _talk(sock, payload, deadline, done, max_read)
+                return result
+            finally:
+                close_politely(sock, result.stop != "reset")
     except BudgetExhausted as exc:
         return Exchange(stop="budget", why=str(exc))
 

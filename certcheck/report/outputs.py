@@ -8,16 +8,12 @@ one report may go there.  Problems are :class:`OutputError` (a usage error).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from certcheck.model import ServerFacts, TargetResult
 from certcheck.report import i18n, jsondoc, jsonl, schema
 from certcheck.report.html import render_html
 from certcheck.report.junit import junit_xml
@@ -176,31 +172,3 @@ def load_results(path: Path) -> dict[str, Any]:
     return document
 
 
-@contextlib.contextmanager
-def streaming_jsonl(
-    files: ReportFiles,
-    evaluate_one: Callable[[ServerFacts], tuple[TargetResult, datetime]],
-    *,
-    profile: str,
-    fail_on: str,
-) -> Iterator[Callable[[ServerFacts], None] | None]:
-    """A per-target callback that evaluates and writes one ``--jsonl`` line at once.
-
-    Yields None when no ``--jsonl`` was asked for.  The file is closed on the way
-    out, also when the scan is interrupted: every finished target is kept.
-    """
-    if not files.jsonl:
-        yield None
-        return
-    stream = open_stream("--jsonl", files.jsonl)
-    writer = jsonl.JsonlWriter(stream, profile=profile, fail_on=fail_on)
-
-    def on_done(facts: ServerFacts) -> None:
-        result, moment = evaluate_one(facts)
-        writer.write(result, moment)
-
-    try:
-        yield on_done
-    finally:
-        if stream is not sys.stdout:
-            stream.close()
