@@ -94,3 +94,27 @@ def test_forecast_cli_with_saved_facts(tmp_path):
     ]
     bad = run("forecast", "--facts", str(tmp_path / "ca.pem"))
     assert bad.returncode == 2 and "not JSON" in bad.stderr
+
+
+def test_forecast_from_a_monitor_config(tmp_path, sample_servers, sample_set):
+    """--config scans the configured targets once and forecasts them."""
+    server = sample_servers["expiring_soon"]
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(sample_set.root_pem)
+    config = tmp_path / "certcheck.toml"
+    config.write_text(
+        "[monitor]\n"
+        f'ca_file = "{ca}"\n'
+        "[history]\n"
+        'path = "history.db"\n'
+        "[[targets]]\n"
+        'host = "soon.example.test"\n'
+        f"port = {server.port}\n"
+        'resolve = "127.0.0.1"\n'
+    )
+    done = run("forecast", "--config", str(config), "--days", "10", "--json", "-")
+    doc = json.loads(done.stdout)
+    assert done.returncode == 1, done.stderr
+    assert [e["rule_id"] for e in doc["events"]] == ["cert_expired"]
+    bad = run("forecast", "--config", str(tmp_path / "missing.toml"))
+    assert bad.returncode == 2 and "certcheck: error:" in bad.stderr

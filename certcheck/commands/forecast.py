@@ -29,6 +29,7 @@ from certcheck.cli import (
     fail_usage,
     out,
 )
+from certcheck.evaluate import Policy
 from certcheck.evaluate.certinfo import iso
 from certcheck.forecast import forecast
 from certcheck.model import ServerFacts
@@ -61,6 +62,18 @@ def _facts(
     return scan_targets(parsed, timeout)
 
 
+def _from_config(path: Path, timeout: float) -> tuple[list[ServerFacts], Policy]:
+    """The targets and policy of a monitor configuration; one scan of them."""
+    from certcheck.monitor.config import ConfigError, load_config
+
+    try:
+        config = load_config(path)
+        policy = config.policy()
+    except ConfigError as exc:
+        fail_usage(str(exc))
+    return scan_targets([t.target for t in config.targets], timeout), policy
+
+
 @app.command("forecast")
 def forecast_command(
     targets: TargetsArg = None,
@@ -68,6 +81,12 @@ def forecast_command(
     facts_file: Annotated[
         Path | None,
         typer.Option("--facts", help="Forecast saved facts (--save-facts or --json) instead."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Forecast the targets of a certcheck.toml (monitor config)."
+        ),
     ] = None,
     days: Annotated[int, typer.Option("--days", help="How far ahead to look.", min=1)] = 90,
     resolve: Resolve = None,
@@ -85,8 +104,13 @@ def forecast_command(
     One scan (or none, with --facts); every date is an offline re-evaluation.
     Exit code 1 when something breaks within the window, else 0.
     """
-    facts = _facts(targets, targets_file, resolve, facts_file, timeout)
-    policy = _policy(profile, None, None, ca_file, distrust, profile_file, ignore)
+    if config is not None:
+        if targets or targets_file or facts_file:
+            fail_usage("give --config, targets or --facts, not several")
+        facts, policy = _from_config(config, timeout)
+    else:
+        facts = _facts(targets, targets_file, resolve, facts_file, timeout)
+        policy = _policy(profile, None, None, ca_file, distrust, profile_file, ignore)
     start = _now(at)
     baseline, events = forecast(facts, policy, start, days)
     document = {
