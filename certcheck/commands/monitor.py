@@ -5,23 +5,22 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from certcheck.cli import EXIT_CODES_HELP, FailOn, app, err, fail_usage, out
-from certcheck.monitor.alerts import notify_test_message
-from certcheck.monitor.config import DEFAULT_FILE, ConfigError, MonitorConfig, load_config
-from certcheck.monitor.example import EXAMPLE_CONFIG
-from certcheck.monitor.lock import LockBusy
-from certcheck.monitor.migrations import SchemaError
-from certcheck.monitor.redact import Redactor
-from certcheck.monitor.run import MonitorOutcome, run_monitor
-from certcheck.monitor.store import Store, StoreError
+from certcheck.monitor import DEFAULT_FILE
 from certcheck.report import console as console_report
 from certcheck.runner import EXIT_UNSCANNED
+
+if TYPE_CHECKING:  # the monitor modules (SQLAlchemy, pydantic) load only when a command runs
+    from certcheck.monitor.config import MonitorConfig
+    from certcheck.monitor.redact import Redactor
+    from certcheck.monitor.run import MonitorOutcome
+    from certcheck.monitor.store import Store
 
 ConfigOpt = Annotated[
     Path,
@@ -39,6 +38,8 @@ MONITOR_HELP = (
 
 
 def _config(path: Path, strict_env: bool = True) -> MonitorConfig:
+    from certcheck.monitor.config import ConfigError, load_config
+
     try:
         return load_config(path, strict_env)
     except ConfigError as exc:
@@ -46,6 +47,8 @@ def _config(path: Path, strict_env: bool = True) -> MonitorConfig:
 
 
 def _open_store(url: str, redactor: Redactor) -> Store:
+    from certcheck.monitor.store import Store, StoreError
+
     try:
         return Store.open(url, redactor)
     except StoreError as exc:
@@ -63,6 +66,8 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented example monitoring configuration (certcheck.toml)."""
+    from certcheck.monitor.example import EXAMPLE_CONFIG
+
     if path.exists() and not force:
         fail_usage(f"{str(path)!r} already exists (use --force to overwrite it)")
     try:
@@ -169,6 +174,12 @@ def monitor(
     ] = False,
 ) -> None:
     """Scan every configured target, record the run, alert on changes."""
+    from certcheck.monitor.config import ConfigError
+    from certcheck.monitor.lock import LockBusy
+    from certcheck.monitor.migrations import SchemaError
+    from certcheck.monitor.run import run_monitor
+    from certcheck.monitor.store import StoreError
+
     config = _config(config_path)
     if textfile is not None and not textfile.parent.is_dir():
         fail_usage(f"--prometheus-textfile {str(textfile)!r}: the folder does not exist")
@@ -244,6 +255,8 @@ def _parse_since(text: str | None) -> datetime | None:
 
 
 def _history_store(config_path: Path, db: str | None) -> tuple[Store, tuple[int, ...]]:
+    from certcheck.monitor.redact import Redactor
+
     if db is not None:
         url = db if "://" in db else f"sqlite:///{Path(db).resolve()}"
         if "://" not in db and not Path(db).is_file():
@@ -256,6 +269,10 @@ def _history_store(config_path: Path, db: str | None) -> tuple[Store, tuple[int,
 
 def _ready(store: Store) -> bool:
     """Open the history for reading; False when no run has created it yet."""
+    from certcheck.monitor.lock import LockBusy
+    from certcheck.monitor.migrations import SchemaError
+    from certcheck.monitor.store import StoreError
+
     try:
         version = store.schema_version()
         if version is None:
@@ -382,6 +399,7 @@ def notify_test(
 
     Exit code 0 when every channel accepted it, 1 when any did not.
     """
+    from certcheck.monitor.alerts import notify_test_message
     from certcheck.monitor.delivery import send_with_retries
 
     config = _config(config_path)

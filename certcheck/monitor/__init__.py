@@ -10,3 +10,6 @@ metrics     node_exporter textfile
 run         one monitor run, tying the above to the scan pipeline
 history_html  the HTML change log and per-target timeline
 """
+
+#: The configuration file name commands look for by default.
+DEFAULT_FILE = "certcheck.toml"

@@ -31,7 +31,8 @@ from certcheck.policyfile import PolicyFileError, load_policy_file
 from certcheck.targets import TargetError, is_ip, parse_target
 
 Level = Literal["info", "warning", "error"]
-DEFAULT_FILE = "certcheck.toml"
+from certcheck.monitor import DEFAULT_FILE  # noqa: E402,F401 - re-exported
+
 DEFAULT_HISTORY = "certcheck-history.db"
 _ENV = re.compile(r"\$(\$?)\{([^}]*)\}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
