@@ -280,7 +280,7 @@ def test_scan_json_and_saved_facts_round_trip(
     assert len(result["facts"]["chain"]) == 2
     assert result["facts"]["address"] == "127.0.0.1"
     assert result["certificate"]["trusted"] is True
-    assert problems(result) == ["client_handshake_fails", "legacy_tls_missing"]
+    assert problems(result) == ["legacy_tls_missing"]
 
     saved = json.loads(facts_file.read_text(encoding="utf-8"))
     assert saved["kind"] == "certcheck-facts"
@@ -394,7 +394,7 @@ def test_fail_on_warning_for_tls12_only_server(run_cli, sample_dir, tls12_only_s
     (result,) = json.loads(proc.stdout)["results"]
     assert result["facts"]["protocols"]["TLSv1.3"] is False
     assert result["facts"]["protocols"]["TLSv1.2"] is True
-    assert problems(result) == ["client_handshake_fails", "legacy_tls_missing"]
+    assert problems(result) == ["legacy_tls_missing"]
 
 
 def test_scan_without_ca_file_fails_untrusted(run_cli, sample_servers):
@@ -503,7 +503,7 @@ def test_check_cert_leaf_only_is_incomplete(run_cli, sample_dir):
     )
     assert proc.returncode == 1
     (result,) = json.loads(proc.stdout)["results"]
-    assert problems(result) == ["chain_incomplete", "client_handshake_fails"]
+    assert problems(result) == ["chain_incomplete"]
 
 
 def test_check_cert_der_file(run_cli, sample_dir, tmp_path):
@@ -517,4 +517,4 @@ def test_check_cert_der_file(run_cli, sample_dir, tmp_path):
     assert proc.returncode == 1  # the leaf alone: the intermediate is missing
     (result,) = json.loads(proc.stdout)["results"]
     assert result["target"]["host"] == "good.example.test"
-    assert problems(result) == ["chain_incomplete", "client_handshake_fails"]
+    assert problems(result) == ["chain_incomplete"]

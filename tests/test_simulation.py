@@ -420,7 +420,8 @@ def test_client_handshake_fails_is_an_error_when_a_current_client_fails():
     ]
     assert finding.severity == "error"
     assert "Apple ATS / iOS 15.4+" in finding.evidence["current_clients_failing"]
-    assert "Apple ATS / iOS 15.4+: no common cipher suite in TLSv1.2" in finding.evidence["clients"]
+    reasons = {r["reason"]: r["clients"] for r in finding.evidence["reasons"]}
+    assert "Apple ATS / iOS 15.4+" in reasons["no common cipher suite in TLSv1.2"]
     assert "ios" in finding.breaks
     assert finding.evidence["simulated"] == len(PROFILES)
 
@@ -524,3 +525,15 @@ def test_old_client_failures_follow_the_profiles_view_of_old_clients():
     assert severity(profiles["ats"]) == "info"
     own = replace(profiles["strict"], severity={"client_handshake_fails": "error"})
     assert severity(own) == "error"
+
+
+def test_failures_another_finding_explains_are_not_repeated():
+    """No common protocol is legacy_tls_missing's to report; the table still shows it."""
+    facts = modern_facts(b64(LEAF, INTER))
+    results = simulate(facts, PRIVATE, NOW)
+    old = [r for r in results if r.ok is False]
+    assert old and all(r.reason.startswith("no common protocol") for r in old)
+    assert [f.rule_id for f in client_findings(results, PROFILE)] == ["client_handshake_fails"]
+    assert client_findings(results, PROFILE, {"legacy_tls_missing"}) == []
+    # A reason no fired rule explains still counts.
+    assert client_findings(results, PROFILE, {"chain_incomplete"}) != []

@@ -132,7 +132,7 @@ def _distrust(
 
 
 def _client_side(
-    facts: ServerFacts, policy: Policy, now: datetime
+    facts: ServerFacts, policy: Policy, now: datetime, fired: set[str]
 ) -> tuple[list[Finding], list[ClientResult]]:
     """Cipher/ATS rules, handshake simulation per client, CT and OCSP stapling."""
     try:
@@ -146,7 +146,7 @@ def _client_side(
         for r in simulation
     )
     findings = cipher_findings(facts, policy.profile, leaf)
-    findings += client_findings(simulation, policy.profile)
+    findings += client_findings(simulation, policy.profile, fired)
     findings += ct_findings(facts, leaf, public_on_apple, policy.profile, now)
     findings += stapling_findings(facts, policy.profile, leaf)
     return findings, simulation
@@ -169,8 +169,10 @@ def evaluate(facts: ServerFacts, policy: Policy, now: datetime) -> TargetResult:
         policy.distrust,
         [base64.b64decode(c) for c in facts.aia_certificates],
     )
-    client_side, simulation = _client_side(facts, policy, now)
-    findings = report.findings + protocol_findings(facts, policy.profile) + client_side
+    protocol = protocol_findings(facts, policy.profile)
+    fired = {f.rule_id for f in report.findings + protocol}
+    client_side, simulation = _client_side(facts, policy, now, fired)
+    findings = report.findings + protocol + client_side
     findings = _merge_same_rule(findings + _distrust(facts, report.summary, policy, now))
     findings = [f for f in findings if f.severity != OFF]  # disabled by the profile
     apply_suppressions(findings, facts.target.host, policy.ignores, now)

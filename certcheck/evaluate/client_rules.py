@@ -39,19 +39,51 @@ def _old_client_severity(profile: Profile) -> Severity:
     return "info" if profile.severity.get("legacy_tls_missing") in ("info", "off") else "warning"
 
 
-def _handshake_fails(results: list[ClientResult], profile: Profile) -> list[Finding]:
-    failing = [r for r in results if r.ok is False]
+#: Failure reasons (their start) that a rule already reports when it fired:
+#: such clients stay in the simulation table but are not repeated in the finding.
+EXPLAINED_BY: tuple[tuple[str, frozenset[str]], ...] = (
+    (
+        "no common protocol",
+        frozenset({"legacy_tls_missing", "tls13_only", "tls12_missing", "sslv3_enabled"}),
+    ),
+    (
+        "untrusted root on this client",
+        frozenset({"untrusted_root", "self_signed_leaf", "ca_fully_distrusted"}),
+    ),
+    ("incomplete chain", frozenset({"chain_incomplete"})),
+)
+
+
+def _explained(reason: str | None, fired: set[str]) -> bool:
+    text = reason or ""
+    return any(text.startswith(prefix) and rules & fired for prefix, rules in EXPLAINED_BY)
+
+
+def _handshake_fails(
+    results: list[ClientResult], profile: Profile, fired: set[str]
+) -> list[Finding]:
+    """One finding for the clients that fail for a reason no other finding already gives.
+
+    E.g. a client with no protocol in common is explained by legacy_tls_missing or
+    tls13_only, a self-signed chain by self_signed_leaf (see EXPLAINED_BY).
+    """
+    failing = [r for r in results if r.ok is False and not _explained(r.reason, fired)]
     if not failing:
         return []
     current = [r for r in failing if r.profile.current]
     severity: Severity = "error" if current else _old_client_severity(profile)
+    by_reason: dict[str, list[str]] = {}
+    for result in failing:
+        by_reason.setdefault(result.reason or "unknown", []).append(result.profile.name)
     finding = make_finding(
         "client_handshake_fails",
         {
-            "clients": [f"{r.profile.name}: {r.reason}" for r in failing],
             "failing": len(failing),
             "simulated": len(results),
             "current_clients_failing": [r.profile.name for r in current],
+            "reasons": [
+                {"reason": reason, "clients": names} for reason, names in by_reason.items()
+            ],
         },
         profile,
         severity=profile.severity.get("client_handshake_fails") or severity,
@@ -88,5 +120,8 @@ def _letsencrypt(results: list[ClientResult], profile: Profile) -> list[Finding]
     ]
 
 
-def client_findings(results: list[ClientResult], profile: Profile) -> list[Finding]:
-    return _handshake_fails(results, profile) + _letsencrypt(results, profile)
+def client_findings(
+    results: list[ClientResult], profile: Profile, fired: set[str] | None = None
+) -> list[Finding]:
+    """``fired``: rule ids already found for this target (they explain some failures)."""
+    return _handshake_fails(results, profile, fired or set()) + _letsencrypt(results, profile)

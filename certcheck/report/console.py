@@ -15,6 +15,7 @@ from rich.text import Text
 
 from certcheck.freshness import stale_note
 from certcheck.model import PROTOCOLS, VERDICT_PLATFORMS, TargetResult
+from certcheck.report.evidence import evidence_pairs
 
 OVERALL = {
     "pass": ("PASS", "bold green"),
@@ -57,19 +58,8 @@ def summary_table(results: list[TargetResult]) -> Table:
 
 
 def _evidence_text(evidence: dict[str, Any]) -> str:
-    parts = []
-    for key, value in evidence.items():
-        if value in (None, [], ""):
-            continue
-        if isinstance(value, list):
-            shown = ", ".join(
-                str(v.get("subject", v)) if isinstance(v, dict) else str(v) for v in value[:4]
-            )
-            if len(value) > 4:
-                shown += f", … (+{len(value) - 4})"
-            value = shown
-        parts.append(f"{key}: {value}")
-    return "; ".join(parts)
+    """Evidence as one short paragraph: a few list items, long values cut."""
+    return "; ".join(f"{k}: {t}" for k, t in evidence_pairs(evidence, limit=4, max_chars=240))
 
 
 _SIM_MARK = {True: ("ok", "green"), False: ("FAIL", "red"), None: ("?", "dim")}

@@ -39,6 +39,11 @@ def target_url(target: dict[str, Any]) -> str:
 def value_text(value: Any, limit: int = LIST_LIMIT) -> str:
     """One evidence value as short text: lists joined (``limit`` items), dicts as ``k=v``."""
     if isinstance(value, dict):
+        if set(value) == {"reason", "clients"} and isinstance(value["clients"], list):
+            names = value["clients"]
+            shown = ", ".join(str(n) for n in names[:limit])
+            more = f", … (+{len(names) - limit})" if len(names) > limit else ""
+            return f"{value['reason']} ({shown}{more})"
         if set(value) >= {"subject"} and len(value) <= 3:
             extra = ", ".join(f"{k}={v}" for k, v in value.items() if k != "subject")
             return f"{value['subject']}" + (f" ({extra})" if extra else "")
