@@ -246,6 +246,17 @@ def _now(at: str | None) -> datetime:
     return moment.astimezone(UTC)
 
 
+def write_output(flag: str, path: str, text: str) -> None:
+    """Write one output file (``-``: standard output); a failure is a usage error."""
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail_usage(f"{flag} {path!r}: {exc.strerror or exc}")
+
+
 def _read_file(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()

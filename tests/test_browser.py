@@ -198,3 +198,53 @@ def test_a_thousand_target_report_opens_and_links_open_closed_sections(browser, 
         visit.assert_quiet_and_offline()
     finally:
         visit.close()
+
+
+def test_miniprogram_and_forecast_pages_render_offline(browser, tmp_path):
+    from _htmldocs import forecast_doc, miniprogram_doc
+
+    from certcheck.report.html_extra import render_forecast_html, render_miniprogram_html
+
+    document = miniprogram_doc()
+    path = tmp_path / "miniprogram.html"
+    path.write_text(render_miniprogram_html(document), encoding="utf-8")
+    visit = Visit(browser, path)
+    try:
+        page = visit.page
+        for platform in ("ios", "android", "android_legacy"):
+            card = page.locator(f'.card[data-platform="{platform}"]')
+            assert card.is_visible() and "Fail" in card.inner_text()
+        assert page.locator("#g-requestdomain .mp-entries tbody tr").count() == 4
+        assert page.locator("#g-general .finding").first.is_visible()
+        assert page.locator("article.endpoint").count() == len(document["endpoints"]) == 4
+        bar = page.locator("#ep-0 .tbar").first
+        assert bar.is_visible()
+        box = bar.locator(".tb-track").bounding_box()
+        limit = bar.locator(".tb-line.limit").bounding_box()
+        # the 4 s networkTimeout sits at 80 % of a track scaled to the 5 s background limit
+        assert box and limit and abs((limit["x"] - box["x"]) / box["width"] - 0.8) < 0.02
+        fill = bar.locator(".tb-fill").bounding_box()
+        assert fill and fill["width"] >= 4  # a fast request is still drawn
+        page.click('#g-requestdomain a[href="#ep-0"]')
+        assert page.locator("#ep-0").is_visible()
+        visit.assert_quiet_and_offline()
+        screenshot(page, "miniprogram-en.png")
+    finally:
+        visit.close()
+
+    path = tmp_path / "forecast.html"
+    path.write_text(render_forecast_html(forecast_doc(), "zh"), encoding="utf-8")
+    visit = Visit(browser, path, color_scheme="dark")
+    try:
+        page = visit.page
+        assert page.locator("html").get_attribute("lang") == "zh-CN"
+        assert page.locator(".fc-timeline svg").is_visible()
+        assert page.locator(".fc-timeline .mk").count() == 7
+        assert page.locator("table.events tbody tr").count() == 7
+        page.locator(".fc-timeline a").first.click()
+        assert page.evaluate("location.hash") == "#ev-0"
+        assert page.locator("#ev-0").is_visible()
+        visit.assert_quiet_and_offline()
+        screenshot(page, "forecast-zh-dark.png")
+    finally:
+        visit.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -28,12 +27,15 @@ from certcheck.cli import (
     app,
     fail_usage,
     out,
+    write_output,
 )
 from certcheck.evaluate import Policy
 from certcheck.evaluate.certinfo import iso
 from certcheck.forecast import forecast
+from certcheck.freshness import stale_tables
 from certcheck.model import ServerFacts
 from certcheck.report import jsondoc
+from certcheck.report.i18n import languages
 from certcheck.runner import scan_targets
 from certcheck.targets import TargetError, collect_targets
 
@@ -98,12 +100,30 @@ def forecast_command(
     ignore: IgnoreOpt = None,
     at: AtOpt = None,
     json_out: JsonOut = None,
+    html: Annotated[
+        str | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            help="Write the forecast as one self-contained HTML page ('-' for standard output).",
+        ),
+    ] = None,
+    lang: Annotated[
+        str, typer.Option("--lang", help="Language of the HTML page: en or zh.")
+    ] = "en",
 ) -> None:
     """List, in date order, what will start failing, on which platform and why.
 
     One scan (or none, with --facts); every date is an offline re-evaluation.
     Exit code 1 when something breaks within the window, else 0.
     """
+    if lang not in languages():
+        fail_usage(f"--lang {lang!r}: choose one of {', '.join(languages())}")
+    if json_out == "-" and html == "-":
+        fail_usage("only one output can go to standard output ('-'): --json, --html")
+    for flag, path in (("--json", json_out), ("--html", html)):
+        if path and path != "-" and Path(path).is_dir():
+            fail_usage(f"{flag} {path!r}: is a directory")
     if config is not None:
         if targets or targets_file or facts_file:
             fail_usage("give --config, targets or --facts, not several")
@@ -125,17 +145,15 @@ def forecast_command(
             for r in baseline
         ],
         "events": [e.to_dict() for e in events],
+        "data_notes": stale_tables(start.date()),
     }
     if json_out:
-        text = jsondoc.dumps(document)
-        if json_out == "-":
-            sys.stdout.write(text)
-        else:
-            try:
-                Path(json_out).write_text(text, encoding="utf-8")
-            except OSError as exc:
-                fail_usage(f"--json {json_out!r}: {exc.strerror or exc}")
-    if json_out != "-":
+        write_output("--json", json_out, jsondoc.dumps(document))
+    if html:
+        from certcheck.report.html_extra import render_forecast_html
+
+        write_output("--html", html, render_forecast_html(document, lang))
+    if "-" not in (json_out, html):
         _print(document, baseline)
     raise typer.Exit(1 if events else 0)
 

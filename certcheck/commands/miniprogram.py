@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +18,7 @@ from certcheck.cli import (
     app,
     fail_usage,
     out,
+    write_output,
 )
 from certcheck.evaluate import Policy
 from certcheck.evaluate.trust import TrustStoreError
@@ -32,6 +32,7 @@ from certcheck.miniprogram.config import (
 from certcheck.miniprogram.console import print_report
 from certcheck.miniprogram.document import miniprogram_document
 from certcheck.miniprogram.limits import load_limits
+from certcheck.report.i18n import languages
 from certcheck.report.jsondoc import dumps
 from certcheck.targets import TargetError, parse_resolve
 
@@ -128,6 +129,17 @@ def miniprogram(
         ),
     ] = 10.0,
     json_out: JsonOut = None,
+    html: Annotated[
+        str | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            help="Write the check as one self-contained HTML page ('-' for standard output).",
+        ),
+    ] = None,
+    lang: Annotated[
+        str, typer.Option("--lang", help="Language of the HTML page: en or zh.")
+    ] = "en",
     no_endpoints: Annotated[
         bool, typer.Option("--no-endpoints", help="Lint the configuration only: no network.")
     ] = False,
@@ -166,6 +178,13 @@ def miniprogram(
             "no domain file or URL given (e.g. certcheck miniprogram domains.json, or "
             "certcheck miniprogram https://api.example.com wss://ws.example.com)"
         )
+    if lang not in languages():
+        fail_usage(f"--lang {lang!r}: choose one of {', '.join(languages())}")
+    if json_out == "-" and html == "-":
+        fail_usage("only one output can go to standard output ('-'): --json, --html")
+    for flag, path in (("--json", json_out), ("--html", html)):
+        if path and path != "-" and Path(path).is_dir():
+            fail_usage(f"{flag} {path!r}: is a directory")
     config = _configuration(sources)
     overrides = _overrides(resolve or [])
     policy = _policy(ca_file)
@@ -184,25 +203,21 @@ def miniprogram(
         limits=limits,
     )
     code = exit_code(report, fail_on.value)
+    document = miniprogram_document(
+        report,
+        now=now,
+        fail_on=fail_on.value,
+        exit_code=code,
+        max_requests=max_requests,
+        max_sockets=max_sockets,
+        limits=limits,
+    )
     if json_out:
-        text = dumps(
-            miniprogram_document(
-                report,
-                now=now,
-                fail_on=fail_on.value,
-                exit_code=code,
-                max_requests=max_requests,
-                max_sockets=max_sockets,
-                limits=limits,
-            )
-        )
-        if json_out == "-":
-            sys.stdout.write(text)
-        else:
-            try:
-                Path(json_out).write_text(text, encoding="utf-8")
-            except OSError as exc:
-                fail_usage(f"--json {json_out!r}: {exc.strerror or exc}")
-    if json_out != "-":
+        write_output("--json", json_out, dumps(document))
+    if html:
+        from certcheck.report.html_extra import render_miniprogram_html
+
+        write_output("--html", html, render_miniprogram_html(document, lang))
+    if "-" not in (json_out, html):
         print_report(report, out, verbose)
     raise typer.Exit(code)

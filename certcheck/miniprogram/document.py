@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from certcheck import __version__
+from certcheck.freshness import stale_tables
 from certcheck.miniprogram.limits import Limits, load_limits
 from certcheck.miniprogram.results import MiniProgramReport
 
@@ -80,6 +81,7 @@ def miniprogram_document(
             "endpoints_failed": sum(1 for e in report.endpoints if e.overall == "fail"),
             "endpoints_unscanned": len(report.unscanned),
         },
+        "data_notes": stale_tables(now.date()),
         "limits": _limits(
             limits,
             max_requests if max_requests is not None else limits.max_requests,

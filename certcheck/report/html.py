@@ -218,6 +218,11 @@ class TargetView:
         return severity_rank(self.worst.severity) + 1 if self.worst else 0
 
 
+def verdict_state(value: Any) -> str:
+    """A platform verdict as the page knows it: pass, warn, fail, or unknown for anything else."""
+    return value if isinstance(value, str) and value in _MARKS else "unknown"
+
+
 def _expiry(days: int | None) -> str:
     if days is None:
         return "none"
@@ -456,7 +461,7 @@ def _target_view(
     platforms = list(VERDICT_PLATFORMS) + sorted(
         k for k in verdict_map if k not in VERDICT_PLATFORMS
     )
-    verdicts = [(p, _str(verdict_map.get(p), "unknown"), cat.get("platform", p)) for p in platforms]
+    verdicts = [(p, verdict_state(verdict_map.get(p)), cat.get("platform", p)) for p in platforms]
     certificate = _dict(result.get("certificate"))
     leaf = _dict(certificate.get("leaf"))
     days = _int(leaf.get("days_left"))
@@ -755,6 +760,23 @@ def _fixes(targets: list[TargetView]) -> list[dict[str, Any]]:
     return entries
 
 
+def data_age_note(document: dict[str, Any]) -> dict[str, Any] | None:
+    """The document's ``data_notes`` (shipped data tables gone stale), oldest first, or None."""
+    tables = [
+        {
+            "file": _str(note.get("file"), "?"),
+            "snapshot": _str(note.get("snapshot"), "?"),
+            "age": _int(note.get("age_days")),
+        }
+        for note in map(_dict, _list(document.get("data_notes")))
+    ]
+    tables = [t for t in tables if t["age"] is not None]
+    if not tables:
+        return None
+    tables.sort(key=lambda t: -t["age"])
+    return {"age": tables[0]["age"], "tables": tables}
+
+
 def build_view(document: dict[str, Any], lang: str = "en") -> dict[str, Any]:
     """Everything the template shows, from a results document (ValueError: unknown lang)."""
     cat = catalog(lang)
@@ -782,6 +804,7 @@ def build_view(document: dict[str, Any], lang: str = "en") -> dict[str, Any]:
         "fail_on": cat.get("severity", _str(document.get("fail_on"), "error")),
         "exit_code": _str(document.get("exit_code"), "—"),
         "counts": counts,
+        "data_note": data_age_note(document),
         "total": len(targets),
         "targets": targets,
         "platforms": [(p, cat.get("platform", p)) for p in VERDICT_PLATFORMS],
