@@ -130,3 +130,26 @@ def test_sct_time_comes_from_tls_extension():
     assert when.earliest_sct == datetime(2025, 1, 2, tzinfo=UTC)
     assert when.time_for("apple") == when.earliest_sct
     assert when.time_for("mozilla") == datetime(2024, 12, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("kind", "moment", "fires"),
+    [
+        ("issued_after", "2025-01-01T00:00:00", False),  # on the cut-off: not after it
+        ("issued_after", "2025-01-01T00:00:01", True),
+        ("issued_after", "2024-12-31T23:59:59", False),
+        ("sct_after", "2025-01-01T00:00:00", False),
+        ("sct_after", "2025-01-01T00:00:01", True),
+        ("issued_before", "2024-12-31T23:59:59", True),
+        ("issued_before", "2025-01-01T00:00:00", False),  # on the cut-off: not before it
+        ("full", "2020-01-01T00:00:00", True),
+    ],
+)
+def test_every_cutoff_kind_before_on_and_after(kind, moment, fires):
+    from certcheck.evaluate.distrust import Issuance, _fires
+    from certcheck.platforms import DistrustRule
+
+    cutoff = datetime(2025, 1, 1, tzinfo=UTC)
+    rule = DistrustRule("chrome", kind, None if kind == "full" else cutoff, "test", None, "x", "")
+    when = datetime.fromisoformat(moment).replace(tzinfo=UTC)
+    assert _fires(rule, Issuance(not_before=when, earliest_sct=when)) is fires
