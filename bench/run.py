@@ -1,0 +1,551 @@
+"""certcheck vs sslyze on many loopback TLS servers, and certcheck at scale (issue 7).
+
+    python bench/run.py [--servers 200] [--scale 1000,10000] [--skip-sslyze] [--profile]
+
+Run it with the Python of certcheck's environment (``.venv/bin/python
+bench/run.py``).  It starts ``bench/servers.py`` (``--servers`` TLS listeners
+on 127.0.0.1 in one process, a mix of good and misconfigured servers), scans
+all of them with certcheck and with sslyze (from its own venv,
+``bench/.venv-sslyze``, made on first use), one tool after the other, then
+scans ``--scale`` targets with certcheck alone (host names ``tNNNNN.<host>``
+spread over the same listeners), measures wall time, CPU time and peak RSS of
+each tool's process, and writes ``bench/out/results.json`` and the numbers
+section of ``bench/RESULTS.md``.  The comparison is made twice: over all
+listeners and over the reachable ones only (no silent/closed servers;
+``--no-split`` skips that).  ``--profile`` adds a py-spy CPU profile of the
+200-server scan and a tracemalloc memory profile of the smallest scale run.
+It is a benchmark, not a test: CI does not
+run it.  Nothing leaves the loopback interface.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import hotspots
+import results_md
+import tools
+from measure import Measurement, machine_info, process_cpu_s, run_measured
+
+BENCH = Path(__file__).resolve().parent
+SSLYZE_REQUIREMENT = "sslyze==6.3.1"  # pinned so that RESULTS.md can be reproduced
+
+#: Targets named per listener in the scale runs: t00042.good.example.test etc.
+SCALE_NAME = "t{index:05d}.{host}"
+
+
+class BenchError(Exception):
+    """Something the benchmark cannot work around: one line, exit code 2."""
+
+
+@dataclass
+class Run:
+    """One measured tool run."""
+
+    tool: str
+    #: "all" listeners, "reachable" (no silent/closed ones) or "scale"
+    subset: str
+    targets: int
+    concurrency: int
+    command: str
+    measurement: Measurement
+    reached: int
+    reported: int
+    server_connections: int
+    server_cpu_s: float
+    note: str = ""
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def certcheck_exe(given: str | None) -> str:
+    """certcheck beside this interpreter (the project venv), else on PATH."""
+    if given:
+        return given
+    beside = Path(sys.executable).parent / "certcheck"
+    found = str(beside) if beside.exists() else shutil.which("certcheck")
+    if not found:
+        raise BenchError("certcheck is not installed here: run with the project's venv Python")
+    return found
+
+
+def ensure_sslyze(venv: Path) -> str:
+    """The sslyze venv's Python; the venv is made and sslyze installed on first use."""
+    python = venv / "bin" / "python"
+    check = [str(python), "-c", "import sslyze.__version__ as v; print(v.__version__)"]
+    wanted = SSLYZE_REQUIREMENT.split("==", 1)[1]
+    if python.exists():
+        done = subprocess.run(check, capture_output=True, text=True, timeout=120)
+        if done.returncode == 0 and done.stdout.strip() == wanted:
+            return str(python)
+    print(f"bench: installing {SSLYZE_REQUIREMENT} into {venv} (first run only)", flush=True)
+    base = getattr(sys, "_base_executable", sys.executable)
+    steps = [
+        [base, "-m", "venv", str(venv)],
+        [str(python), "-m", "pip", "install", "--quiet", SSLYZE_REQUIREMENT],
+    ]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
+            raise BenchError(f"{' '.join(step[:4])} failed: {' '.join(tail)}")
+    return str(python)
+
+
+class Servers:
+    """bench/servers.py as a child process; it stops when our end of its stdin closes."""
+
+    def __init__(self, count: int, out: Path, lifetime_s: float) -> None:
+        self.manifest_path = out / "servers.json"
+        self.manifest_path.unlink(missing_ok=True)
+        self.log = (out / "servers.log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(BENCH / "servers.py"),
+                "--servers",
+                str(count),
+                "--manifest",
+                str(self.manifest_path),
+                "--lifetime",
+                str(int(lifetime_s)),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=self.log,
+            stderr=self.log,
+        )
+        self.stats_path = out / "server-stats.json"
+        try:
+            self.manifest = self._wait_for_manifest(timeout_s=180)
+        except BenchError:
+            self.stop()
+            raise
+
+    def _wait_for_manifest(self, timeout_s: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.manifest_path.exists():
+                return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            if self.proc.poll() is not None:
+                raise BenchError(f"servers.py exited ({self.proc.returncode}); see servers.log")
+            time.sleep(0.1)
+        raise BenchError("servers.py did not start within 180 s; see servers.log")
+
+    def accepted(self) -> int:
+        """Connections the servers have accepted so far (asks the process)."""
+        self.stats_path.unlink(missing_ok=True)
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"stats {self.stats_path}\n".encode())
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                return int(json.loads(self.stats_path.read_text(encoding="utf-8"))["accepted"])
+            except (OSError, ValueError, KeyError):
+                time.sleep(0.05)
+        return -1
+
+    def cpu_s(self) -> float:
+        return process_cpu_s(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()  # servers.py stops at end of file
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        self.log.close()
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def listener_targets(manifest: dict[str, Any]) -> list[tools.BenchTarget]:
+    return [tools.BenchTarget(s["host"], int(s["port"]), s["kind"]) for s in manifest["servers"]]
+
+
+def scale_targets(listeners: list[tools.BenchTarget], count: int) -> list[tools.BenchTarget]:
+    """``count`` distinct host names spread round-robin over the listeners."""
+    return [
+        tools.BenchTarget(
+            SCALE_NAME.format(index=i, host=listeners[i % len(listeners)].host),
+            listeners[i % len(listeners)].port,
+            listeners[i % len(listeners)].kind,
+        )
+        for i in range(count)
+    ]
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def shown(cmd: list[str]) -> str:
+    """The command as a person can read it: N --resolve flags folded into one note."""
+    parts: list[str] = []
+    skip = False
+    resolves = 0
+    for part in cmd:
+        if skip:
+            skip = False
+            continue
+        if part == "--resolve":
+            resolves += 1
+            skip = True
+            continue
+        parts.append(part)
+    if resolves:
+        parts.insert(4, f"--resolve HOST:PORT:127.0.0.1 (x{resolves}, one per target)")
+    text = " ".join(parts)
+    return text.replace(str(BENCH.parent) + "/", "")
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def measured(
+    tool: str,
+    subset: str,
+    cmd: list[str],
+    targets: list[tools.BenchTarget],
+    concurrency: int,
+    servers: Servers,
+    out: Path,
+    limit_s: float,
+) -> Run:
+    label = f"{tool}-{subset}-{len(targets)}"
+    print(f"bench: {label}: running ({len(targets)} targets)...", flush=True)
+    before_conn, before_cpu = servers.accepted(), servers.cpu_s()
+    measurement = run_measured(cmd, out / f"{label}.stdout", out / f"{label}.stderr", limit_s)
+    after_conn, after_cpu = servers.accepted(), servers.cpu_s()
+    run = Run(
+        tool=tool,
+        subset=subset,
+        targets=len(targets),
+        concurrency=concurrency,
+        command=shown(cmd),
+        measurement=measurement,
+        reached=0,
+        reported=0,
+        server_connections=after_conn - before_conn,
+        server_cpu_s=round(after_cpu - before_cpu, 2),
+    )
+    m = measurement
+    print(
+        f"bench: {label}: wall {m.wall_s} s, CPU {m.cpu_s} s, peak RSS {m.peak_rss_mib} MiB, "
+        f"exit {m.returncode}{' (TIMED OUT)' if m.timed_out else ''}",
+        flush=True,
+    )
+    return run
+
+
+def run_certcheck(
+    args: argparse.Namespace,
+    subset: str,
+    certcheck: str,
+    options: set[str],
+    targets: list[tools.BenchTarget],
+    concurrency: int,
+    servers: Servers,
+    out: Path,
+) -> tuple[Run, tools.Outcome]:
+    stem = out / f"certcheck-{subset}-{len(targets)}"
+    cmd = _certcheck_cmd_for(
+        args, certcheck, options, targets, servers, stem, concurrency, subset == "scale"
+    )
+    run = measured("certcheck", subset, cmd, targets, concurrency, servers, out, args.max_run_s)
+    outcome = tools.read_certcheck(stem.with_suffix(".stdout"))
+    run.reached, run.reported, run.note = outcome.reached, outcome.targets, outcome.note
+    return run, outcome
+
+
+def run_sslyze(
+    args: argparse.Namespace,
+    subset: str,
+    python: str,
+    targets: list[tools.BenchTarget],
+    servers: Servers,
+    out: Path,
+) -> tuple[Run, tools.Outcome]:
+    stem = out / f"sslyze-{subset}-{len(targets)}"
+    targets_file = write_lines(
+        stem.with_suffix(".targets"), [tools.sslyze_targets_line(t) for t in targets]
+    )
+    output = stem.with_suffix(".json")
+    output.unlink(missing_ok=True)
+    cmd = tools.sslyze_command(python, targets_file, servers.manifest["ca_file"], output)
+    run = measured(
+        "sslyze", subset, cmd, targets, tools.SSLYZE_SERVERS_AT_ONCE, servers, out, args.max_run_s
+    )
+    outcome = tools.read_sslyze(output)
+    run.reached, run.reported, run.note = outcome.reached, outcome.targets, outcome.note
+    return run, outcome
+
+
+def _certcheck_cmd_for(
+    args: argparse.Namespace,
+    certcheck: str,
+    options: set[str],
+    targets: list[tools.BenchTarget],
+    servers: Servers,
+    stem: Path,
+    concurrency: int,
+    many_names: bool = False,
+) -> list[str]:
+    """certcheck's command; its JSON goes to standard output, saved as ``stem.stdout``.
+
+    ``--per-host`` (connections to one address:port across all its names) is
+    sslyze's 5 when each listener is one target.  In the scale runs each
+    listener stands in for many separate servers, so it is raised to what the
+    scan could open at once and only the per-target limit (5) applies.
+    """
+    targets_file = write_lines(
+        stem.with_suffix(".targets"), [f"{t.host}:{t.port}" for t in targets]
+    )
+    return tools.certcheck_command(
+        certcheck,
+        options,
+        targets_file,
+        targets,
+        servers.manifest["ca_file"],
+        timeout=args.timeout,
+        concurrency=concurrency,
+        per_host=tools.SSLYZE_CONNECTIONS_PER_SERVER * (concurrency if many_names else 1),
+    )
+
+
+def cpu_profile(
+    args: argparse.Namespace,
+    certcheck: str,
+    options: set[str],
+    targets: list[tools.BenchTarget],
+    servers: Servers,
+    out: Path,
+) -> dict[str, Any]:
+    """certcheck's comparison scan again, under py-spy; where the CPU samples fall."""
+    exe = hotspots.py_spy()
+    if exe is None:
+        return {"error": "py-spy is not installed (pip install py-spy into the certcheck venv)"}
+    stem = out / f"cpu-profile-{len(targets)}"
+    cmd = _certcheck_cmd_for(args, certcheck, options, targets, servers, stem, args.concurrency)
+    raw = stem.with_suffix(".pyspy.txt")
+    print(f"bench: CPU profile of certcheck on {len(targets)} targets (py-spy)...", flush=True)
+    measurement = run_measured(
+        hotspots.py_spy_command(exe, raw, cmd),
+        stem.with_suffix(".stdout"),
+        stem.with_suffix(".stderr"),
+        args.max_run_s,
+    )
+    if not raw.exists():
+        return {"error": f"py-spy wrote no samples (exit {measurement.returncode}), see {stem}"}
+    summary = hotspots.summarise(raw)
+    return {"targets": len(targets), "raw": str(raw.relative_to(out)), **asdict(summary)}
+
+
+def memory_profile(
+    args: argparse.Namespace,
+    certcheck: str,
+    options: set[str],
+    targets: list[tools.BenchTarget],
+    servers: Servers,
+    out: Path,
+) -> dict[str, Any]:
+    """certcheck in-process under tracemalloc (bench/memprofile.py): what holds memory."""
+    stem = out / f"memory-profile-{len(targets)}"
+    cmd = _certcheck_cmd_for(
+        args, certcheck, options, targets, servers, stem, args.scale_concurrency, True
+    )
+    report = stem.with_suffix(".tracemalloc.json")
+    report.unlink(missing_ok=True)
+    print(f"bench: memory profile of certcheck on {len(targets)} targets...", flush=True)
+    run_measured(
+        [sys.executable, str(BENCH / "memprofile.py"), str(report), *cmd[1:]],
+        stem.with_suffix(".stdout"),
+        stem.with_suffix(".stderr"),
+        args.max_run_s,
+    )
+    if not report.exists():
+        return {"error": f"memprofile.py wrote nothing; see {stem}.stderr"}
+    return json.loads(report.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_scale(text: str) -> list[int]:
+    if text.strip().lower() in ("", "0", "none", "off"):
+        return []
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise BenchError(f"--scale {text!r}: expected numbers like 1000,10000") from exc
+    if any(not 1 <= n <= 100_000 for n in sizes):
+        raise BenchError(f"--scale {text!r}: each size must be 1-100000")
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="certcheck vs sslyze on loopback TLS servers, and certcheck at scale.",
+    )
+    add = parser.add_argument
+    add("--servers", type=int, default=200, help="TLS listeners, all scanned by both tools")
+    add("--scale", default="1000,10000", help="certcheck-only target counts ('none' to skip)")
+    add("--skip-sslyze", action="store_true", help="do not run sslyze (no venv is made)")
+    add(
+        "--profile",
+        action="store_true",
+        help="also profile certcheck: CPU with py-spy, memory with tracemalloc",
+    )
+    add(
+        "--no-split",
+        dest="split",
+        action="store_false",
+        help="skip the second comparison on the reachable servers only (no silent/closed)",
+    )
+    add("--timeout", type=float, default=tools.SSLYZE_TIMEOUT_S, help="seconds per connection")
+    add(
+        "--concurrency",
+        type=int,
+        default=tools.SSLYZE_SERVERS_AT_ONCE,
+        help="targets certcheck scans at once in the comparison (sslyze's default: 10)",
+    )
+    add("--scale-concurrency", type=int, default=32, help="targets at once in the scale runs")
+    add("--max-run-minutes", type=float, default=60, help="kill a tool run after this long")
+    add("--certcheck", help="certcheck executable (default: beside this Python)")
+    add("--sslyze-venv", type=Path, default=BENCH / ".venv-sslyze")
+    add("--out", type=Path, default=BENCH / "out", help="logs, tool outputs, results.json")
+    add("--results", type=Path, default=BENCH / "RESULTS.md", help="markdown to update")
+    return parser
+
+
+def check_args(args: argparse.Namespace) -> None:
+    if not 1 <= args.servers <= 5000:
+        raise BenchError(f"--servers {args.servers}: choose 1-5000")
+    if not 1 <= args.concurrency <= 256 or not 1 <= args.scale_concurrency <= 256:
+        raise BenchError("--concurrency and --scale-concurrency must be 1-256 (certcheck's range)")
+    if not 0.1 <= args.timeout <= 600:
+        raise BenchError("--timeout must be 0.1-600 seconds")
+    if args.max_run_minutes <= 0:
+        raise BenchError("--max-run-minutes must be positive")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    started = time.time()
+    try:
+        check_args(args)
+        scale = parse_scale(args.scale)
+        args.max_run_s = args.max_run_minutes * 60
+        certcheck = certcheck_exe(args.certcheck)
+        sslyze_python = None if args.skip_sslyze else ensure_sslyze(args.sslyze_venv)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    options = tools.certcheck_options(certcheck)
+    runs = 5 + len(scale) + (2 if args.profile else 0)
+    try:
+        servers = Servers(args.servers, out, lifetime_s=runs * args.max_run_s + 600)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    runs_done: list[Run] = []
+    agreement: tools.Agreement | None = None
+    profile: dict[str, Any] | None = None
+    try:
+        listeners = listener_targets(servers.manifest)
+        reachable = [
+            target
+            for target, server in zip(listeners, servers.manifest["servers"], strict=True)
+            if server["behaviour"] == "tls"
+        ]
+        subsets = [("all", listeners)]
+        if args.split and reachable and len(reachable) < len(listeners):
+            subsets.append(("reachable", reachable))
+        for subset, targets in subsets:
+            ours_run, ours = run_certcheck(
+                args, subset, certcheck, options, targets, args.concurrency, servers, out
+            )
+            runs_done.append(ours_run)
+            if sslyze_python:
+                theirs_run, theirs = run_sslyze(args, subset, sslyze_python, targets, servers, out)
+                runs_done.append(theirs_run)
+                if subset == "all":
+                    agreement = tools.compare(ours, theirs)
+        for size in scale:
+            run, _ = run_certcheck(
+                args,
+                "scale",
+                certcheck,
+                options,
+                scale_targets(listeners, size),
+                args.scale_concurrency,
+                servers,
+                out,
+            )
+            runs_done.append(run)
+        if args.profile:
+            profile = {
+                "cpu": cpu_profile(args, certcheck, options, listeners, servers, out),
+                "memory": memory_profile(
+                    args,
+                    certcheck,
+                    options,
+                    scale_targets(listeners, min(scale, default=1000)),
+                    servers,
+                    out,
+                ),
+            }
+    finally:
+        servers.stop()
+    info = machine_info(sys.executable, sslyze_python)
+    document = {
+        "command": "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
+        "duration_s": round(time.time() - started, 1),
+        "machine": info,
+        "settings": {
+            "servers": args.servers,
+            "timeout_s": args.timeout,
+            "concurrency": args.concurrency,
+            "scale_concurrency": args.scale_concurrency,
+            "connections_per_server": tools.SSLYZE_CONNECTIONS_PER_SERVER,
+            "certcheck_options_seen": sorted(options),
+            "triple_des_served": servers.manifest.get("triple_des"),
+            "kinds": _kind_counts(servers.manifest),
+        },
+        "runs": [asdict(r) for r in runs_done],
+        "agreement": asdict(agreement) if agreement else None,
+        "profile": profile,
+    }
+    (out / "results.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    results_md.update(args.results, document)
+    print(f"bench: wrote {out / 'results.json'} and {args.results}", flush=True)
+    for line in results_md.verdict_lines(document):
+        print(f"bench: {line}")
+    return 0
+
+
+def _kind_counts(manifest: dict[str, Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for server in manifest["servers"]:
+        counts[server["kind"]] = counts.get(server["kind"], 0) + 1
+    return counts
+
+
+if __name__ == "__main__":
+    sys.exit(main())
