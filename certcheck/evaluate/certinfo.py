@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
@@ -14,8 +15,13 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 DAY = 86400
 
 
+@lru_cache(maxsize=8192)
 def fingerprint(cert: x509.Certificate) -> str:
-    """SHA-256 of the DER, lowercase hex (the form used in rules/ data)."""
+    """SHA-256 of the DER, lowercase hex (the form used in rules/ data).
+
+    Cached: path building and the 35-client simulation ask for the same
+    certificates' fingerprints many times per target (a sixth of a scan's CPU).
+    """
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
