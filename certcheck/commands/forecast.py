@@ -13,8 +13,10 @@ from certcheck.cli import (
     AtOpt,
     CaFile,
     Distrust,
+    HtmlOut,
     IgnoreOpt,
     JsonOut,
+    LangOpt,
     Profile,
     ProfileFile,
     Resolve,
@@ -24,6 +26,7 @@ from certcheck.cli import (
     _now,
     _policy,
     _read_file,
+    _report_files,
     app,
     fail_usage,
     out,
@@ -35,7 +38,6 @@ from certcheck.forecast import forecast
 from certcheck.freshness import stale_tables
 from certcheck.model import ServerFacts
 from certcheck.report import jsondoc
-from certcheck.report.i18n import languages
 from certcheck.runner import scan_targets
 from certcheck.targets import TargetError, collect_targets
 
@@ -100,30 +102,15 @@ def forecast_command(
     ignore: IgnoreOpt = None,
     at: AtOpt = None,
     json_out: JsonOut = None,
-    html: Annotated[
-        str | None,
-        typer.Option(
-            "--html",
-            metavar="FILE",
-            help="Write the forecast as one self-contained HTML page ('-' for standard output).",
-        ),
-    ] = None,
-    lang: Annotated[
-        str, typer.Option("--lang", help="Language of the HTML page: en or zh.")
-    ] = "en",
+    html: HtmlOut = None,
+    lang: LangOpt = "en",
 ) -> None:
     """List, in date order, what will start failing, on which platform and why.
 
     One scan (or none, with --facts); every date is an offline re-evaluation.
     Exit code 1 when something breaks within the window, else 0.
     """
-    if lang not in languages():
-        fail_usage(f"--lang {lang!r}: choose one of {', '.join(languages())}")
-    if json_out == "-" and html == "-":
-        fail_usage("only one output can go to standard output ('-'): --json, --html")
-    for flag, path in (("--json", json_out), ("--html", html)):
-        if path and path != "-" and Path(path).is_dir():
-            fail_usage(f"{flag} {path!r}: is a directory")
+    _report_files(json_out, html, lang)  # checked before any work is done
     if config is not None:
         if targets or targets_file or facts_file:
             fail_usage("give --config, targets or --facts, not several")

@@ -13,8 +13,11 @@ from certcheck.cli import (
     CaFile,
     FailOn,
     FailOnOpt,
+    HtmlOut,
     JsonOut,
+    LangOpt,
     Verbose,
+    _report_files,
     app,
     fail_usage,
     out,
@@ -32,7 +35,6 @@ from certcheck.miniprogram.config import (
 from certcheck.miniprogram.console import print_report
 from certcheck.miniprogram.document import miniprogram_document
 from certcheck.miniprogram.limits import load_limits
-from certcheck.report.i18n import languages
 from certcheck.report.jsondoc import dumps
 from certcheck.targets import TargetError, parse_resolve
 
@@ -129,17 +131,8 @@ def miniprogram(
         ),
     ] = 10.0,
     json_out: JsonOut = None,
-    html: Annotated[
-        str | None,
-        typer.Option(
-            "--html",
-            metavar="FILE",
-            help="Write the check as one self-contained HTML page ('-' for standard output).",
-        ),
-    ] = None,
-    lang: Annotated[
-        str, typer.Option("--lang", help="Language of the HTML page: en or zh.")
-    ] = "en",
+    html: HtmlOut = None,
+    lang: LangOpt = "en",
     no_endpoints: Annotated[
         bool, typer.Option("--no-endpoints", help="Lint the configuration only: no network.")
     ] = False,
@@ -178,13 +171,7 @@ def miniprogram(
             "no domain file or URL given (e.g. certcheck miniprogram domains.json, or "
             "certcheck miniprogram https://api.example.com wss://ws.example.com)"
         )
-    if lang not in languages():
-        fail_usage(f"--lang {lang!r}: choose one of {', '.join(languages())}")
-    if json_out == "-" and html == "-":
-        fail_usage("only one output can go to standard output ('-'): --json, --html")
-    for flag, path in (("--json", json_out), ("--html", html)):
-        if path and path != "-" and Path(path).is_dir():
-            fail_usage(f"{flag} {path!r}: is a directory")
+    _report_files(json_out, html, lang)  # checked before any work is done
     config = _configuration(sources)
     overrides = _overrides(resolve or [])
     policy = _policy(ca_file)
