@@ -22,8 +22,8 @@ from certcheck.miniprogram.lint import (
     endpoint_label,
 )
 from certcheck.miniprogram.results import EndpointResult, ExchangeResult, MiniProgramReport
-from certcheck.model import VERDICT_PLATFORMS, Finding
-from certcheck.report.console import HEADER, MARK, OVERALL, SEV
+from certcheck.model import VERDICT_PLATFORMS
+from certcheck.report.console import HEADER, MARK, OVERALL, findings_grid
 
 _PHASES = (("dns", "dns"), ("connect", "connect"), ("tls", "tls"), ("first_byte", "first byte"))
 
@@ -38,23 +38,6 @@ def _evidence(evidence: dict[str, Any]) -> str:
             value = shown + (f", … (+{len(value) - 4})" if len(value) > 4 else "")
         parts.append(f"{key}: {value}")
     return "; ".join(parts)
-
-
-def _findings_grid(findings: list[Finding], verbose: bool) -> Table:
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(width=1)
-    grid.add_column(no_wrap=True)
-    grid.add_column(overflow="fold")
-    for finding in findings:
-        word, style = SEV[finding.severity]
-        body = Text(f"{finding.rule_id}: {finding.title}")
-        evidence = _evidence(finding.evidence)
-        if evidence:
-            body.append("\n" + evidence, "dim")
-        if verbose and finding.fix:
-            body.append("\nfix: " + finding.fix)
-        grid.add_row("", Text(word, style), body)
-    return grid
 
 
 def _verdict_table(report: MiniProgramReport) -> Table:
@@ -103,7 +86,7 @@ def _print_group(group: LintGroup, console: Console, verbose: bool) -> None:
     always = group.name == GENERAL_GROUP
     shown = [f for f in group.findings if verbose or always or f.severity != "info"]
     if shown:
-        console.print(_findings_grid(shown, verbose))
+        console.print(findings_grid(shown, verbose, _evidence))
     _print_hidden(len(group.findings) - len(shown), "", console)
 
 
@@ -167,7 +150,7 @@ def _print_endpoint(result: EndpointResult, console: Console, verbose: bool) -> 
     hidden = len(tls.active_findings) - len(tls_shown)
     shown = result.findings + tls_shown
     if shown:
-        console.print(_findings_grid(shown, verbose))
+        console.print(findings_grid(shown, verbose, _evidence))
     _print_hidden(hidden, "TLS ", console)
 
 

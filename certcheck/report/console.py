@@ -5,6 +5,7 @@ Readable at 80 columns; colour only when attached to a terminal (rich decides).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from certcheck.freshness import stale_note
-from certcheck.model import PROTOCOLS, VERDICT_PLATFORMS, TargetResult
+from certcheck.model import PROTOCOLS, VERDICT_PLATFORMS, Finding, TargetResult
 from certcheck.report.evidence import evidence_pairs
 
 OVERALL = {
@@ -60,6 +61,28 @@ def summary_table(results: list[TargetResult]) -> Table:
 def _evidence_text(evidence: dict[str, Any]) -> str:
     """Evidence as one short paragraph: a few list items, long values cut."""
     return "; ".join(f"{k}: {t}" for k, t in evidence_pairs(evidence, limit=4, max_chars=240))
+
+
+def findings_grid(
+    findings: list[Finding],
+    verbose: bool,
+    evidence_text: Callable[[dict[str, Any]], str] = _evidence_text,
+) -> Table:
+    """Severity, rule id and title, then the evidence (and fix, when verbose), indented."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=1)
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for finding in findings:
+        word, style = SEV[finding.severity]
+        body = Text(f"{finding.rule_id}: {finding.title}")
+        evidence = evidence_text(finding.evidence)
+        if evidence:
+            body.append("\n" + evidence, "dim")
+        if verbose and finding.fix:
+            body.append("\nfix: " + finding.fix)
+        grid.add_row("", Text(word, style), body)
+    return grid
 
 
 _SIM_MARK = {True: ("ok", "green"), False: ("FAIL", "red"), None: ("?", "dim")}
@@ -191,20 +214,7 @@ def print_results(
             assert result.facts.error is not None
             console.print(Text("  " + result.facts.error.message))
             continue
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(width=1)
-        grid.add_column(no_wrap=True)
-        grid.add_column(overflow="fold")
-        for finding in shown:
-            word, style = SEV[finding.severity]
-            body = Text(f"{finding.rule_id}: {finding.title}")
-            evidence = _evidence_text(finding.evidence)
-            if evidence:
-                body.append("\n" + evidence, "dim")
-            if verbose and finding.fix:
-                body.append("\nfix: " + finding.fix)
-            grid.add_row("", Text(word, style), body)
-        console.print(grid)
+        console.print(findings_grid(shown, verbose))
         if hidden:
             console.print(f"  [dim]+{hidden} info finding(s): --verbose shows them[/]")
         if suppressed:
