@@ -111,6 +111,34 @@ def _title(prefix: str, target: str, items: list[dict[str, Any]]) -> str:
     return f"certcheck {prefix}{target}: {head}{more}"
 
 
+def _message(
+    kind: str,
+    prefix: str,
+    target: str,
+    items: list[dict[str, Any]],
+    result: TargetResult,
+    now: datetime,
+    run_id: int,
+    owner: str | None,
+    tags: tuple[str, ...],
+    report_url: str | None,
+) -> Message:
+    return Message(
+        kind=kind,
+        target=target,
+        title=_title(prefix, target, items),
+        severity=_worst(items),
+        items=items,
+        created_at=iso(now),
+        owner=owner,
+        tags=list(tags),
+        report_url=report_url,
+        overall=result.overall,
+        verdicts=dict(result.verdicts),
+        run_id=run_id,
+    )
+
+
 def change_message(
     target: str,
     changes: list[Change],
@@ -128,20 +156,7 @@ def change_message(
         return None
     for item in items:
         item.pop("notify", None)
-    return Message(
-        kind="change",
-        target=target,
-        title=_title("", target, items),
-        severity=_worst(items),
-        items=items,
-        created_at=iso(now),
-        owner=owner,
-        tags=list(tags),
-        report_url=report_url,
-        overall=result.overall,
-        verdicts=dict(result.verdicts),
-        run_id=run_id,
-    )
+    return _message("change", "", target, items, result, now, run_id, owner, tags, report_url)
 
 
 def standing_items(
@@ -229,19 +244,8 @@ def reminder_message(
     tags: tuple[str, ...],
     report_url: str | None,
 ) -> Message:
-    return Message(
-        kind="reminder",
-        target=target,
-        title=_title("reminder: ", target, items),
-        severity=_worst(items),
-        items=items,
-        created_at=iso(now),
-        owner=owner,
-        tags=list(tags),
-        report_url=report_url,
-        overall=result.overall,
-        verdicts=dict(result.verdicts),
-        run_id=run_id,
+    return _message(
+        "reminder", "reminder: ", target, items, result, now, run_id, owner, tags, report_url
     )
 
 
