@@ -152,14 +152,15 @@ def test_mixed_domain_file_gives_exactly_the_expected_findings(servers, tmp_path
     assert result.returncode == 1, result.stderr
     doc = json.loads(json_path.read_text(encoding="utf-8"))
     assert doc["kind"] == "certcheck-miniprogram"
-    assert doc["schema_version"] == "1.0"
+    assert doc["schema_version"] == "1.1"
     assert doc["exit_code"] == 1
 
     assert _by_group(doc) == {
         "requestdomain": sorted(
             ["mp_scheme_not_allowed", "host_is_ip", "mp_platform_api_host"] + ["mp_port_bound"] * 3
         ),
-        "wsrequestdomain": sorted(["mp_scheme_not_allowed"] + ["mp_port_bound"] * 2),
+        # wss entries need no port (every port is allowed): a port given is only noted
+        "wsrequestdomain": sorted(["mp_scheme_not_allowed"] + ["mp_port_not_needed"] * 2),
         "uploaddomain": [],
         "downloaddomain": ["mp_localhost"],
         "udpdomain": [],

@@ -54,7 +54,9 @@ def test_toml_with_prefetch_and_network_timeout(tmp_path):
     assert config.prefetch == ["api.example.com"]
     assert config.network_timeout == {"request": 10000, "connectSocket": 90000}
     assert config.timeout_ms("requestdomain") == 10000
-    assert config.timeout_ms("wsrequestdomain") == 60000  # capped at the maximum
+    # WeChat documents no maximum today; TCSAS caps at 60 s
+    assert config.timeout_ms("wsrequestdomain") == 90000
+    assert config.timeout_ms("wsrequestdomain", load_limits("tcsas")) == 60000
     assert config.timeout_ms("uploaddomain") == 60000  # the default
 
 

@@ -218,7 +218,9 @@ def test_document_shape():
         report, now=datetime(2026, 1, 2, tzinfo=UTC), fail_on="error", exit_code=1
     )
     assert doc["kind"] == "certcheck-miniprogram"
-    assert doc["schema_version"] == "1.0"
+    assert doc["schema_version"] == "1.1"
+    assert doc["host_app"]["id"] == "wechat"
+    assert doc["host_app"]["ports"] == {"https": "bound", "wss": "any"}
     assert doc["evaluated_at"] == "2026-01-02T00:00:00Z"
     assert doc["summary"]["endpoints_unscanned"] == 1
     assert doc["summary"]["findings"]["error"] == 1

@@ -178,10 +178,10 @@ def test_entry_with_port_binds_requests_to_it():
 
 
 def test_entry_with_port_443_still_binds():
-    report = lint(_config(wsrequestdomain=["wss://ws.example.com:443"]))
-    (finding,) = report.group("wsrequestdomain").findings
-    assert finding.evidence["works"] == ["wss://ws.example.com:443/…"]
-    assert finding.evidence["fails"] == ["wss://ws.example.com/…"]
+    report = lint(_config(uploaddomain=["https://up.example.com:443"]))
+    (finding,) = report.group("uploaddomain").findings
+    assert finding.evidence["works"] == ["https://up.example.com:443/…"]
+    assert finding.evidence["fails"] == ["https://up.example.com/…"]
 
 
 # -- list sizes ---------------------------------------------------------------------------------
@@ -216,16 +216,25 @@ def test_prefetch_rules():
 
 
 def test_network_timeout_above_maximum():
-    ok = _config(requestdomain=["https://a.example.com"], networkTimeout={"request": 60000})
+    # WeChat's current page states only the 60 s default, no maximum: TCSAS has the rule
+    ok = _config(
+        requestdomain=["https://a.example.com"], networkTimeout={"request": 60000}, host_app="tcsas"
+    )
     assert _ids(ok, "networkTimeout") == []
     over = _config(
         requestdomain=["https://a.example.com"],
         networkTimeout={"request": 90000, "uploadFile": 1000},
+        host_app="tcsas",
     )
     (finding,) = lint(over).group("networkTimeout").findings
     assert finding.rule_id == "mp_timeout_above_max"
     assert finding.severity == "warning"
-    assert finding.evidence == {"key": "networkTimeout.request", "value_ms": 90000, "max_ms": 60000}
+    assert finding.evidence == {
+        "key": "networkTimeout.request",
+        "value_ms": 90000,
+        "max_ms": 60000,
+        "host_app": "tcsas",
+    }
 
 
 # -- request URLs against the configuration -----------------------------------------------------
@@ -352,7 +361,9 @@ def test_groups_come_in_api_order_and_serialise():
         "host": "a.example.com",
         "port": None,
         "accepted": True,
+        "ports": "bound",
         "endpoint": "a.example.com:443",
+        "endpoints": ["a.example.com:443"],
         "requests_work": ["https://a.example.com/…"],
         "requests_fail": ["https://a.example.com:443/…", "https://a.example.com:<any port>/…"],
     }

@@ -1,8 +1,13 @@
-"""``certcheck miniprogram``: a WeChat Mini Program's server domains, linted and scanned."""
+"""``certcheck miniprogram``: a mini program's server domains, linted and scanned.
+
+The rules are those of the host app the mini program runs in (``--host-app``): WeChat,
+or a super app on Tencent Cloud Super App as a Service.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -34,25 +39,31 @@ from certcheck.miniprogram.config import (
 )
 from certcheck.miniprogram.console import print_report
 from certcheck.miniprogram.document import miniprogram_document
-from certcheck.miniprogram.limits import load_limits
+from certcheck.miniprogram.limits import host_apps, load_limits
 from certcheck.report.jsondoc import dumps
 from certcheck.targets import TargetError, parse_resolve
 
-_HELP = """Check a WeChat Mini Program's server domains: first what the platform rejects
-before any TLS (scheme, IP, localhost, ports, WeChat's own API host, list sizes,
-subdomains, ICP reminder), then every endpoint: full TLS scan with the wechat
-profile, an HTTPS request (timing, response encoding) and, for wss:// entries, a
-real WebSocket upgrade.
+_HELP = """Check a mini program's server domains against the rules of its host app
+(--host-app: wechat, the default, or tcsas for Tencent Cloud Super App as a
+Service): first what the host app rejects before any TLS (scheme, IP, localhost,
+ports, WeChat's own API host, list sizes, subdomains, ICP reminder - each where
+that host app has the rule), then every endpoint: full TLS scan with the wechat
+profile, an HTTPS request (timing against the host app's timeouts, response
+encoding) and, for wss:// entries, a real WebSocket upgrade.
 
 DOMAINS_FILE is JSON or TOML with WeChat's domain-API field names
 (requestdomain, wsrequestdomain, uploaddomain, downloaddomain, udpdomain,
-tcpdomain), plus prefetchdomain and networkTimeout (ms, as in app.json); the
+tcpdomain), plus prefetchdomain, networkTimeout (ms, as in app.json), timeout
+(the per-call timeout in ms, which wins over networkTimeout) and host_app; the
 API's response can be pasted as it is. URLs given with a file are the request
 URLs the mini program calls, checked against it; URLs alone are the
 configuration."""
 
+#: --host-app choices, from rules/miniprogram.toml
+HostApp = Enum("HostApp", {name: name for name in host_apps()}, type=str)  # type: ignore[misc]
 
-def _configuration(sources: list[str]) -> MiniProgramConfig:
+
+def _configuration(sources: list[str], host_app: str | None) -> MiniProgramConfig:
     urls = [s for s in sources if "://" in s]
     files = [s for s in sources if "://" not in s]
     if len(files) > 1:
@@ -62,14 +73,14 @@ def _configuration(sources: list[str]) -> MiniProgramConfig:
         )
     try:
         if not files:
-            return config_from_urls(urls)
+            return config_from_urls(urls, host_app=host_app)
         path = Path(files[0])
         if not path.exists():
             fail_usage(
                 f"domain file {files[0]!r} does not exist (to give a domain, write it as a "
                 f"URL: https://{files[0]})"
             )
-        config = load_config(path)
+        config = load_config(path, host_app)
     except ConfigError as exc:
         fail_usage(str(exc))
     config.request_urls = urls
@@ -87,7 +98,7 @@ def _overrides(resolve: list[str]) -> dict[tuple[str, int], str]:
     return overrides
 
 
-def _policy(ca_file: Path | None) -> Policy:
+def _policy(ca_file: Path | None, profile: str) -> Policy:
     ca_pem = None
     if ca_file is not None:
         try:
@@ -95,7 +106,7 @@ def _policy(ca_file: Path | None) -> Policy:
         except OSError as exc:
             fail_usage(f"--ca-file {str(ca_file)!r}: {exc.strerror or exc}")
     try:
-        return Policy.build("wechat", ca_pem=ca_pem)
+        return Policy.build(profile, ca_pem=ca_pem)
     except TrustStoreError as exc:
         fail_usage(str(exc).replace("--ca-file", f"--ca-file {str(ca_file)!r}"))
 
@@ -117,6 +128,16 @@ def miniprogram(
             metavar="HOST:PORT:ADDR",
             help="Connect to ADDR for HOST:PORT, keeping HOST for SNI, Host and name checks "
             "(repeatable).",
+        ),
+    ] = None,
+    host_app: Annotated[
+        HostApp | None,
+        typer.Option(
+            "--host-app",
+            help="The host app whose domain rules and limits apply (default: the domain "
+            "file's host_app, else wechat).",
+            case_sensitive=False,
+            show_default=False,
         ),
     ] = None,
     ca_file: CaFile = None,
@@ -150,7 +171,7 @@ def miniprogram(
         int | None,
         typer.Option(
             "--max-requests",
-            help="HTTPS requests open at once (default 10, WeChat's own limit).",
+            help="HTTPS requests open at once (default: the host app's own limit, 10).",
             min=1,
             max=256,
         ),
@@ -159,7 +180,7 @@ def miniprogram(
         int | None,
         typer.Option(
             "--max-sockets",
-            help="WebSocket upgrades open at once (default 5, WeChat's own limit).",
+            help="WebSocket upgrades open at once (default: the host app's own limit, 5).",
             min=1,
             max=256,
         ),
@@ -172,10 +193,10 @@ def miniprogram(
             "certcheck miniprogram https://api.example.com wss://ws.example.com)"
         )
     _report_files(json_out, html, lang)  # checked before any work is done
-    config = _configuration(sources)
+    config = _configuration(sources, host_app.value if host_app else None)
+    limits = load_limits(config.host_app)
     overrides = _overrides(resolve or [])
-    policy = _policy(ca_file)
-    limits = load_limits()
+    policy = _policy(ca_file, limits.profile)
     now = datetime.now(UTC)
     report = check_miniprogram(
         config,

@@ -1,8 +1,8 @@
 """Run the whole mini-program check: lint, then every endpoint's TLS, HTTP and WebSocket.
 
-Connections mirror the platform's own limits (``rules/miniprogram.toml``): at
+Connections mirror the host app's own limits (``rules/miniprogram.toml``): at
 most ``max_requests`` HTTPS requests and ``max_sockets`` WebSocket upgrades are
-open at once across the whole run (WeChat's 10 and 5).  The TLS scans come
+open at once across the whole run (10 and 5 for WeChat and TCSAS alike).  The TLS scans come
 first, ``concurrency`` endpoints at a time; the probe opens a bounded number of
 connections per target (5 today), so the default of 2 keeps even two virtual
 hosts on one server within WeChat's 10.  Callers raise the limits explicitly.
@@ -51,18 +51,20 @@ def plan_endpoints(
     resolve: dict[tuple[str, int], str] | None = None,
     limits: Limits | None = None,
 ) -> list[Endpoint]:
-    """One endpoint per distinct host:port of the accepted https/wss entries, in order."""
-    limits = limits or load_limits()
+    """One endpoint per distinct host:port the accepted https/wss entries reach, in order."""
+    limits = limits or load_limits(config.host_app)
     resolve = resolve or {}
     endpoints: dict[tuple[str, int], Endpoint] = {}
     for api in TLS_APIS:
-        for entry in lint_report.accepted(api):
-            key = (entry.host, entry.effective_port)
-            endpoint = endpoints.setdefault(
-                key, Endpoint(host=entry.host, port=key[1], connect_addr=resolve.get(key))
-            )
-            if api not in endpoint.apis:
-                endpoint.apis.append(api)
+        for report in lint_report.accepted_reports(api):
+            entry = report.entry
+            for port in report.endpoint_ports:
+                key = (entry.host, port)
+                endpoint = endpoints.setdefault(
+                    key, Endpoint(host=entry.host, port=port, connect_addr=resolve.get(key))
+                )
+                if api not in endpoint.apis:
+                    endpoint.apis.append(api)
     for endpoint in endpoints.values():
         https_apis = [a for a in endpoint.apis if a in _HTTPS_APIS]
         if https_apis:
@@ -121,8 +123,11 @@ def check_miniprogram(
     max_sockets: int | None = None,
     limits: Limits | None = None,
 ) -> MiniProgramReport:
-    """Lint ``config`` and, unless ``endpoints`` is False, check every endpoint it names."""
-    limits = limits or load_limits()
+    """Lint ``config`` and, unless ``endpoints`` is False, check every endpoint it names.
+
+    Everything is judged by the rules of ``config.host_app`` unless ``limits`` says otherwise.
+    """
+    limits = limits or load_limits(config.host_app)
     lint_report = lint(config, limits)
     results: list[EndpointResult] = []
     if endpoints:

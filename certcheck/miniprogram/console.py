@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from certcheck.miniprogram.limits import load_limits
 from certcheck.miniprogram.lint import (
     GENERAL_GROUP,
     REQUESTS_GROUP,
@@ -54,6 +55,8 @@ def _verdict_table(report: MiniProgramReport) -> Table:
 def _entry_note(report: EntryReport) -> str:
     if not report.accepted or report.api not in TLS_APIS:
         return ""
+    if report.ports == "any":
+        return f"→ {', '.join(report.endpoints)} (URLs may use any port)"
     binding = "URLs without a port" if report.entry.port is None else "this port only"
     return f"→ {endpoint_label(report.entry)} ({binding})"
 
@@ -157,6 +160,8 @@ def _print_endpoint(result: EndpointResult, console: Console, verbose: bool) -> 
 def print_report(report: MiniProgramReport, console: Console, verbose: bool = False) -> None:
     """The mini program's verdict, each API list's entries and findings, then each endpoint."""
     console.print(Text(f"Mini program domains: {report.config.source}", "bold"))
+    host_app = load_limits(report.config.host_app)
+    console.print(Text(f"Host app: {host_app.name} ({host_app.host_app})", "dim"))
     console.print(_verdict_table(report))
     for group in report.lint.groups:
         _print_group(group, console, verbose)

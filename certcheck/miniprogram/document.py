@@ -1,13 +1,15 @@
 """The JSON document of a mini-program check: kind ``certcheck-miniprogram``.
 
-Schema ``1.0``, versioned like the scan results document (additive changes bump
-the minor version).  Shape::
+Schema ``1.1``, versioned like the scan results document (additive changes bump
+the minor version; 1.1 added ``host_app`` and the host app's rules in ``limits``).
+Shape::
 
     {schema_version, kind, tool, evaluated_at, profile, fail_on, exit_code,
-     source, verdicts {ios, android, android_legacy}, overall,
+     source, host_app {id, name, profile, ports, entry_ports, icp_required,
+     referer, sources}, verdicts {ios, android, android_legacy}, overall,
      summary {findings {error, warning, info}, endpoints, endpoints_failed,
               endpoints_unscanned},
-     limits {...},                       # the WeChat numbers that were applied
+     limits {...},                       # the host app's numbers that were applied
      config {...},                       # the input as read (+ effective timeouts)
      lint: [{group, label, entries?, requests?, findings}],   # API lists first
      endpoints_checked,
@@ -27,7 +29,7 @@ from certcheck.freshness import stale_tables
 from certcheck.miniprogram.limits import Limits, load_limits
 from certcheck.miniprogram.results import MiniProgramReport
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 KIND = "certcheck-miniprogram"
 
 
@@ -39,6 +41,7 @@ def _limits(limits: Limits, max_requests: int, max_sockets: int) -> dict[str, An
     return {
         "domains_per_api": limits.per_api,
         "prefetch_domains": limits.prefetch,
+        "ports": dict(limits.ports),
         "timeout_default_ms": limits.timeout_default_ms,
         "timeout_max_ms": limits.timeout_max_ms,
         "background_ms": limits.background_ms,
@@ -58,7 +61,7 @@ def miniprogram_document(
     max_sockets: int | None = None,
     limits: Limits | None = None,
 ) -> dict[str, Any]:
-    limits = limits or load_limits()
+    limits = limits or load_limits(report.config.host_app)
     counts = Counter(f.severity for f in report.findings)
     config = report.config.to_dict()
     config["effective_timeout_ms"] = {
@@ -69,10 +72,11 @@ def miniprogram_document(
         "kind": KIND,
         "tool": {"name": "certcheck", "version": __version__},
         "evaluated_at": _iso(now),
-        "profile": "wechat",
+        "profile": limits.profile,
         "fail_on": fail_on,
         "exit_code": exit_code,
         "source": report.config.source,
+        "host_app": limits.to_dict(),
         "verdicts": dict(report.verdicts),
         "overall": report.overall,
         "summary": {

@@ -1,8 +1,8 @@
-"""Lint a mini program's domain configuration: what WeChat rejects before any TLS.
+"""Lint a mini program's domain configuration: what the host app rejects before any TLS.
 
-Pure: a :class:`MiniProgramConfig` in, findings grouped by API list out.  The
-rules and their sources are in ``rules/catalog/miniprogram.toml``; the numbers
-in ``rules/miniprogram.toml``.
+Pure: a :class:`MiniProgramConfig` and the host app's :class:`Limits` in, findings
+grouped by API list out.  The rules and their sources are in
+``rules/catalog/miniprogram.toml``; each host app's facts in ``rules/miniprogram.toml``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from certcheck.catalog import make_finding
 from certcheck.miniprogram.config import (
     API_LABELS,
+    CALL_TIMEOUT_FIELD,
     PREFETCH_FIELD,
     TIMEOUT_FIELD,
     MiniProgramConfig,
@@ -26,7 +27,7 @@ from certcheck.miniprogram.entries import (
     is_subdomain,
     parse_entry,
 )
-from certcheck.miniprogram.limits import Limits, load_limits
+from certcheck.miniprogram.limits import Limits, PortRule, load_limits
 from certcheck.model import SEVERITY_ORDER, Finding
 from certcheck.targets import is_ip
 
@@ -54,6 +55,21 @@ class EntryReport:
     accepted: bool
     works: list[str] = field(default_factory=list)
     fails: list[str] = field(default_factory=list)
+    #: how request URLs' ports must match: "bound" (exactly the entry's) or "any"
+    ports: PortRule = "bound"
+    #: "any" entries: the ports the allowed request URLs use (filled in by :func:`lint`)
+    ports_reached: list[int] = field(default_factory=list)
+
+    @property
+    def endpoint_ports(self) -> list[int]:
+        """The ports the mini program reaches this entry on (its own when nothing else)."""
+        return self.ports_reached or [self.entry.effective_port]
+
+    @property
+    def endpoints(self) -> list[str]:
+        if not self.accepted or self.api not in TLS_APIS:
+            return []
+        return [endpoint_label(self.entry, port) for port in self.endpoint_ports]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,9 +77,9 @@ class EntryReport:
             "host": self.entry.host,
             "port": self.entry.port,
             "accepted": self.accepted,
-            "endpoint": endpoint_label(self.entry)
-            if self.accepted and self.api in TLS_APIS
-            else None,
+            "ports": self.ports,
+            "endpoint": (self.endpoints or [None])[0],
+            "endpoints": self.endpoints,
             "requests_work": list(self.works),
             "requests_fail": list(self.fails),
         }
@@ -120,15 +136,18 @@ class LintReport:
 
     def accepted(self, api: str) -> list[Entry]:
         """Entries of ``api`` that the platform would accept (the ones worth a TLS scan)."""
-        return [e.entry for e in self.group(api).entries if e.accepted]
+        return [e.entry for e in self.accepted_reports(api)]
+
+    def accepted_reports(self, api: str) -> list[EntryReport]:
+        return [e for e in self.group(api).entries if e.accepted]
 
     def allowed_requests(self) -> list[RequestReport]:
         return [r for r in self.group(REQUESTS_GROUP).requests if r.allowed_by]
 
 
-def endpoint_label(entry: Entry) -> str:
+def endpoint_label(entry: Entry, port: int | None = None) -> str:
     host = f"[{entry.host}]" if ":" in entry.host else entry.host
-    return f"{host}:{entry.effective_port}"
+    return f"{host}:{entry.effective_port if port is None else port}"
 
 
 def _sorted(findings: list[Finding]) -> list[Finding]:
@@ -166,13 +185,23 @@ def _entry_findings(api: str, entry: Entry, limits: Limits) -> list[Finding]:
                 {**evidence, "scheme": entry.scheme, "expected": f"{expected}://"},
             )
         ]
-    return _host_findings(entry, evidence, limits)
+    findings = _host_findings(entry, evidence, limits)
+    if entry.port is not None and api in TLS_APIS and not limits.entry_ports:
+        findings.append(
+            make_finding(
+                "mp_port_not_configurable",
+                {**evidence, "host_app": limits.host_app, "use": entry.url_with(None, "")},
+            )
+        )
+    return findings
 
 
-def _works_and_fails(entry: Entry) -> tuple[list[str], list[str]]:
+def _works_and_fails(entry: Entry, rule: PortRule) -> tuple[list[str], list[str]]:
     """The exact request URL forms that reach this entry, and the ones that fail."""
     if entry.scheme not in DEFAULT_PORTS:
         return [], []
+    if rule == "any":
+        return [entry.url_with(None), entry.url_with(None, ":<any port>" + ANY_PATH)], []
     default = DEFAULT_PORTS[entry.scheme]
     if entry.port is None:
         return [entry.url_with(None)], [
@@ -192,17 +221,18 @@ def _lint_list(api: str, raws: list[str], config: MiniProgramConfig, limits: Lim
         entry = parse_entry(raw)
         findings = _entry_findings(api, entry, limits)
         accepted = not any(f.severity == "error" for f in findings)
-        works, fails = _works_and_fails(entry) if accepted else ([], [])
+        rule = limits.port_rule(entry.scheme)
+        works, fails = _works_and_fails(entry, rule) if accepted else ([], [])
         if accepted and entry.port is not None and api in TLS_APIS:
-            findings.append(
-                make_finding(
-                    "mp_port_bound",
-                    {"api": api, "entry": raw, "works": works, "fails": fails[:-1]},
-                )
-            )
-        group.entries.append(EntryReport(api, entry, accepted, works, fails))
+            if rule == "bound":
+                evidence = {"api": api, "entry": raw, "works": works, "fails": fails[:-1]}
+                findings.append(make_finding("mp_port_bound", evidence))
+            else:
+                evidence = {"api": api, "entry": raw, "use": entry.url_with(None, "")}
+                findings.append(make_finding("mp_port_not_needed", evidence))
+        group.entries.append(EntryReport(api, entry, accepted, works, fails, rule))
         group.findings.extend(findings)
-    if len(raws) > limits.per_api:
+    if limits.per_api is not None and len(raws) > limits.per_api:
         group.findings.append(
             make_finding(
                 "mp_too_many_domains", {"api": api, "count": len(raws), "max": limits.per_api}
@@ -229,7 +259,7 @@ def _lint_prefetch(raws: list[str], limits: Limits) -> LintGroup:
             findings = _host_findings(entry, evidence, limits)
         group.entries.append(EntryReport(PREFETCH_FIELD, entry, accepted=not findings))
         group.findings.extend(findings)
-    if len(raws) > limits.prefetch:
+    if limits.prefetch is not None and len(raws) > limits.prefetch:
         group.findings.append(
             make_finding("mp_too_many_prefetch", {"count": len(raws), "max": limits.prefetch})
         )
@@ -238,19 +268,18 @@ def _lint_prefetch(raws: list[str], limits: Limits) -> LintGroup:
 
 
 def _lint_timeouts(config: MiniProgramConfig, limits: Limits) -> LintGroup:
+    """Timeouts above the host app's maximum (only where it documents one)."""
     group = LintGroup(TIMEOUT_FIELD)
-    for key, ms in config.network_timeout.items():
-        if ms > limits.timeout_max_ms:
-            group.findings.append(
-                make_finding(
-                    "mp_timeout_above_max",
-                    {
-                        "key": f"{TIMEOUT_FIELD}.{key}",
-                        "value_ms": ms,
-                        "max_ms": limits.timeout_max_ms,
-                    },
-                )
-            )
+    maximum = limits.timeout_max_ms
+    if maximum is None:
+        return group
+    given = {f"{TIMEOUT_FIELD}.{key}": ms for key, ms in config.network_timeout.items()}
+    if config.call_timeout is not None:
+        given[CALL_TIMEOUT_FIELD] = config.call_timeout
+    for key, ms in given.items():
+        if ms > maximum:
+            evidence = {"key": key, "value_ms": ms, "max_ms": maximum, "host_app": limits.host_app}
+            group.findings.append(make_finding("mp_timeout_above_max", evidence))
     return group
 
 
@@ -295,7 +324,7 @@ def _check_request(
             )
         ]
     if is_ip(entry.host):
-        if _is_lan(entry.host):
+        if limits.lan_ips and _is_lan(entry.host):
             report.allowed_by = ["lan_ip"]
             return report, []
         return report, [make_finding("host_is_ip", {**evidence, "host": entry.host})]
@@ -306,7 +335,8 @@ def _check_request(
         if accepted.scheme == entry.scheme
     ]
     same_host = [(api, e) for api, e in configured if e.host == entry.host]
-    report.allowed_by = [api for api, e in same_host if e.port == entry.port]
+    any_port = limits.port_rule(entry.scheme) == "any"
+    report.allowed_by = [api for api, e in same_host if any_port or e.port == entry.port]
     if report.allowed_by:
         return report, []
     if same_host:
@@ -332,6 +362,19 @@ def _check_request(
     ]
 
 
+def _note_ports_reached(groups: dict[str, LintGroup]) -> None:
+    """For entries that let URLs use any port: the ports the allowed request URLs use."""
+    for request in groups[REQUESTS_GROUP].requests:
+        url = request.entry
+        for api in request.allowed_by:
+            for report in groups[api].entries if api in groups else []:
+                entry = report.entry
+                if not report.accepted or report.ports != "any" or entry.host != url.host:
+                    continue
+                if entry.scheme == url.scheme and url.effective_port not in report.ports_reached:
+                    report.ports_reached.append(url.effective_port)
+
+
 def _lint_requests(urls: list[str], groups: dict[str, LintGroup], limits: Limits) -> LintGroup:
     group = LintGroup(REQUESTS_GROUP)
     for url in urls:
@@ -342,8 +385,12 @@ def _lint_requests(urls: list[str], groups: dict[str, LintGroup], limits: Limits
     return group
 
 
-def _lint_general(config: MiniProgramConfig, groups: dict[str, LintGroup]) -> LintGroup:
+def _lint_general(
+    config: MiniProgramConfig, groups: dict[str, LintGroup], limits: Limits
+) -> LintGroup:
     group = LintGroup(GENERAL_GROUP)
+    if not limits.icp_required:
+        return group
     hosts = sorted(
         {
             e.entry.host
@@ -370,12 +417,13 @@ def _lint_general(config: MiniProgramConfig, groups: dict[str, LintGroup]) -> Li
 
 def lint(config: MiniProgramConfig, limits: Limits | None = None) -> LintReport:
     """Every configuration finding, grouped: API lists in WeChat's order, then the rest."""
-    limits = limits or load_limits()
+    limits = limits or load_limits(config.host_app)
     groups: dict[str, LintGroup] = {
         api: _lint_list(api, config.domains.get(api, []), config, limits) for api in limits.apis
     }
     groups[PREFETCH_FIELD] = _lint_prefetch(config.prefetch, limits)
     groups[TIMEOUT_FIELD] = _lint_timeouts(config, limits)
     groups[REQUESTS_GROUP] = _lint_requests(config.request_urls, groups, limits)
-    groups[GENERAL_GROUP] = _lint_general(config, groups)
+    _note_ports_reached(groups)
+    groups[GENERAL_GROUP] = _lint_general(config, groups, limits)
     return LintReport(list(groups.values()))
