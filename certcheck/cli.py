@@ -1,7 +1,8 @@
 """The ``certcheck`` command line.
 
 Exit codes: 0 compliant at --fail-on, 1 a finding at or above it, 2 usage
-error, 3 a target could not be scanned and none failed on findings.
+error, 3 a target could not be scanned and none failed on findings, 4 certcheck
+failed to evaluate a target (an internal error, reported on that target).
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ from certcheck.targets import TargetError, parse_shard, parse_target, plan_targe
 EXIT_CODES_HELP = (
     "Exit codes: 0 every target compliant at --fail-on; 1 at least one finding at or "
     "above --fail-on; 2 usage error (bad flag, target or file); 3 at least one target "
-    "could not be scanned (DNS, refused, timeout, not TLS) and none failed on findings."
+    "could not be scanned (DNS, refused, timeout, not TLS) and none failed on findings; "
+    "4 certcheck itself failed to evaluate a target (an internal error, reported on that "
+    "target; the others are complete)."
 )
 
 app = typer.Typer(

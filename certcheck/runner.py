@@ -19,6 +19,8 @@ from certcheck.probe import now_iso, probe_target
 from certcheck.probe.context import ScanContext
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNSCANNED = 0, 1, 2, 3
+#: a target's evaluation raised (a certcheck bug): its result says why; wins over 1 and 3
+EXIT_INTERNAL = 4
 EXIT_INTERRUPTED = 130
 
 #: Default targets at once.  Probing is I/O-bound (threads wait on sockets); on the
@@ -113,7 +115,8 @@ def evaluate_all(
 
 
 def exit_code(results: Iterable[TargetResult], fail_on: str) -> int:
-    """0 compliant, 1 a finding at or above ``fail_on``, 3 unscanned targets only."""
+    """0 compliant, 1 a finding at or above ``fail_on``, 3 unscanned targets only,
+    4 certcheck failed to evaluate a target (an internal error; wins over 1 and 3)."""
     tally = ExitTally(fail_on)
     for result in results:
         tally.add(result)
@@ -127,15 +130,20 @@ class ExitTally:
         self.threshold = SEVERITY_ORDER[fail_on]
         self.failed = False
         self.unscanned = False
+        self.internal = False
 
     def add(self, result: TargetResult) -> None:
         if any(SEVERITY_ORDER[f.severity] >= self.threshold for f in result.active_findings):
             self.failed = True
         if not result.facts.ok:
             self.unscanned = True
+            if result.facts.error is not None and result.facts.error.kind == "internal":
+                self.internal = True
 
     @property
     def code(self) -> int:
+        if self.internal:
+            return EXIT_INTERNAL
         if self.failed:
             return EXIT_FINDINGS
         return EXIT_UNSCANNED if self.unscanned else EXIT_OK

@@ -91,8 +91,10 @@ def der(*certs):
     return [c.public_bytes(Encoding.DER) for c in certs]
 
 
-def run(chain, host="good.example.test", now=NOW, distrust=frozenset(), profile=PROFILE):
-    report = evaluate_chain(der(*chain), host, TRUST, profile, now, distrust)
+def run(
+    chain, host="good.example.test", now=NOW, distrust=frozenset(), profile=PROFILE, trust=TRUST
+):
+    report = evaluate_chain(der(*chain), host, trust, profile, now, distrust)
     return {f.rule_id: f for f in report.findings}, report.summary
 
 
@@ -202,19 +204,88 @@ def test_eku_rule():
     assert "eku_serverauth_missing" in found
 
 
+#: An intermediate valid since 2019, so chains issued in 2019-2020 validate.
+OLD_ROOT = make_cert("Old Root", ca=True, key=RSA_CA, lifetime=timedelta(days=7000),
+                     not_before=datetime(2018, 1, 1, tzinfo=UTC))
+OLD_INTER = make_cert("Old Intermediate", OLD_ROOT, RSA_CA, INTER_KEY, ca=True,
+                      lifetime=timedelta(days=3000), not_before=datetime(2019, 1, 1, tzinfo=UTC))
+#: the roots as roots of the platforms' stores (anchor_source "system")
+STORE_TRUST = TrustStore(system=[ROOT, OLD_ROOT], extra=[])
+OLD_TRUST = TrustStore(system=[], extra=[OLD_ROOT])
+
+
+def old_leaf(**kwargs):
+    return make_cert("good.example.test", OLD_INTER, INTER_KEY, **kwargs)
+
+
+# trustd SecPolicyCheckValidityPeriodMaximums (S5): store roots 398 days from 2020-09-01
+# (no slip), 825 days + 1 h before; other anchors 825 days + 1 h after 2019-07-01 only.
 @pytest.mark.parametrize(
-    ("not_before", "lifetime", "fires"),
+    ("anchor", "not_before", "lifetime", "fires"),
     [
-        (datetime(2020, 9, 1, tzinfo=UTC), timedelta(days=398), False),
-        (datetime(2020, 9, 1, tzinfo=UTC), timedelta(days=398, seconds=1), True),
-        (datetime(2020, 8, 31, tzinfo=UTC), timedelta(days=825, seconds=3600), False),
-        (datetime(2020, 8, 31, tzinfo=UTC), timedelta(days=825, seconds=3601), True),
+        ("store", datetime(2020, 9, 1, tzinfo=UTC), timedelta(days=398), False),
+        ("store", datetime(2020, 9, 1, tzinfo=UTC), timedelta(days=398, seconds=1), True),
+        ("store", datetime(2020, 8, 31, tzinfo=UTC), timedelta(days=825, seconds=3600), False),
+        ("store", datetime(2020, 8, 31, tzinfo=UTC), timedelta(days=825, seconds=3601), True),
+        ("custom", datetime(2020, 9, 1, tzinfo=UTC), timedelta(days=730), False),
+        ("custom", datetime(2020, 9, 1, tzinfo=UTC), timedelta(days=825, seconds=3600), False),
+        ("custom", datetime(2020, 9, 1, tzinfo=UTC), timedelta(days=825, seconds=3601), True),
+        ("custom", datetime(2019, 7, 1, tzinfo=UTC), timedelta(days=1000), False),
+        ("custom", datetime(2019, 7, 1, 0, 0, 1, tzinfo=UTC), timedelta(days=1000), True),
     ],
 )
-def test_apple_validity_limits(not_before, lifetime, fires):
-    cert = leaf(not_before=not_before, lifetime=lifetime)
-    found, _ = run([cert, INTER], now=not_before + timedelta(days=1))
+def test_apple_validity_limits_depend_on_the_anchor(anchor, not_before, lifetime, fires):
+    cert = old_leaf(not_before=not_before, lifetime=lifetime)
+    trust = STORE_TRUST if anchor == "store" else OLD_TRUST
+    found, summary = run([cert, OLD_INTER], now=not_before + timedelta(days=1), trust=trust)
+    assert summary["trusted"] is True
     assert ("validity_too_long_apple" in found) is fires
+    if fires:
+        assert found["validity_too_long_apple"].evidence["anchor"] == anchor
+
+
+def test_two_year_private_ca_certificate_is_no_apple_error():
+    cert = leaf(not_before=NOW - timedelta(days=10), lifetime=timedelta(days=730))
+    found, _ = run([cert, INTER])
+    assert found == {}
+    found, _ = run([cert, INTER], trust=STORE_TRUST)
+    assert set(found) == {"validity_too_long_apple", "validity_exceeds_br_schedule",
+                          "validity_too_long_chrome"}
+    assert found["validity_too_long_apple"].breaks == ["ios"]
+
+
+@pytest.mark.parametrize(
+    ("not_before", "days", "fires"),
+    [
+        (datetime(2020, 9, 1, tzinfo=UTC), 398, False),
+        (datetime(2020, 9, 1, tzinfo=UTC), 399, True),
+        (datetime(2020, 8, 31, tzinfo=UTC), 825, False),
+        (datetime(2020, 8, 31, tzinfo=UTC), 826, True),
+    ],
+)
+def test_chrome_validity_limit_for_public_roots(not_before, days, fires):
+    cert = old_leaf(not_before=not_before, lifetime=timedelta(days=days))
+    found, _ = run([cert, OLD_INTER], now=not_before + timedelta(days=1), trust=STORE_TRUST)
+    assert ("validity_too_long_chrome" in found) is fires
+    found, _ = run([cert, OLD_INTER], now=not_before + timedelta(days=1), trust=OLD_TRUST)
+    assert "validity_too_long_chrome" not in found  # private roots are exempt
+
+
+def test_eku_rules_depend_on_the_anchor():
+    # No EKU extension: Apple refuses it for store roots, and for other anchors after 2019-07-01.
+    found, _ = run([leaf(eku=None), INTER], trust=STORE_TRUST)
+    assert found["eku_serverauth_missing"].breaks == ["ios"]
+    found, _ = run([leaf(eku=None), INTER])
+    assert "eku_serverauth_missing" in found
+    early = old_leaf(eku=None, not_before=datetime(2019, 6, 30, tzinfo=UTC),
+                     lifetime=timedelta(days=300))
+    found, _ = run([early, OLD_INTER], now=datetime(2019, 7, 2, tzinfo=UTC), trust=OLD_TRUST)
+    assert "eku_serverauth_missing" not in found
+    found, _ = run([early, OLD_INTER], now=datetime(2019, 7, 2, tzinfo=UTC), trust=STORE_TRUST)
+    assert "eku_serverauth_missing" in found
+    # An EKU that excludes serverAuth is refused by every client.
+    found, _ = run([leaf(eku=(ExtendedKeyUsageOID.CLIENT_AUTH,)), INTER])
+    assert found["eku_serverauth_missing"].breaks == ["all"]
 
 
 @pytest.mark.parametrize(
@@ -232,8 +303,11 @@ def test_apple_validity_limits(not_before, lifetime, fires):
 def test_br_schedule(issued, days, fires):
     # Inclusive validity period: notAfter is the last second of the last day.
     cert = leaf(not_before=issued, lifetime=timedelta(days=days) - timedelta(seconds=1))
-    found, _ = run([cert, INTER], now=issued + timedelta(days=1))
+    found, _ = run([cert, INTER], now=issued + timedelta(days=1), trust=STORE_TRUST)
     assert ("validity_exceeds_br_schedule" in found) is fires
+    # The Baseline Requirements bind public CAs only: a private root is never held to them.
+    found, _ = run([cert, INTER], now=issued + timedelta(days=1))
+    assert "validity_exceeds_br_schedule" not in found
 
 
 def test_distrust_by_fingerprint():
@@ -247,7 +321,8 @@ def test_distrust_by_fingerprint():
 
 def test_unparseable_chain_is_a_finding_not_a_crash():
     report = evaluate_chain([b"\x30\x03garbage"], "x.test", TRUST, PROFILE, NOW)
-    assert report.findings[0].rule_id == "untrusted_root"
+    assert report.findings[0].rule_id == "cert_unparseable"
+    assert report.findings[0].breaks == ["all"]
     assert report.summary["parse_errors"]
 
 

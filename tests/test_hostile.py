@@ -315,6 +315,7 @@ def test_evaluate_random_certificate_bytes(run_cli, tmp_path):
     (result,) = json.loads(proc.stdout)["results"]
     assert result["overall"] == "fail"
     (finding,) = result["findings"]
+    assert finding["rule_id"] == "cert_unparseable"
     assert finding["title"] == "The server sent no usable certificate"
     assert "could not be parsed" in finding["evidence"]["problems"][0]
     # And in the console report too.
@@ -342,7 +343,7 @@ def test_evaluate_unreadable_leaf_is_not_replaced_by_the_next_cert(
     (result,) = json.loads(proc.stdout)["results"]
     # The intermediate must not be judged as if it were the server certificate
     # (no hostname_mismatch, eku_serverauth_missing ... about the CA certificate).
-    assert [f["rule_id"] for f in result["findings"]] == ["untrusted_root"]
+    assert [f["rule_id"] for f in result["findings"]] == ["cert_unparseable"]
     assert "#0" in result["findings"][0]["evidence"]["reason"]
 
 

@@ -6,6 +6,8 @@ Nothing in this package opens a socket or reads the clock: ``now`` is passed in.
 from __future__ import annotations
 
 import base64
+import binascii
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -13,8 +15,9 @@ from cryptography import x509
 
 from certcheck.catalog import Profile, load_profiles
 from certcheck.evaluate.cert_rules import evaluate_chain
+from certcheck.evaluate.certinfo import try_load
 from certcheck.evaluate.cipher_rules import cipher_findings
-from certcheck.evaluate.client_rules import client_findings
+from certcheck.evaluate.client_rules import client_findings, reconcile_with_simulation
 from certcheck.evaluate.ct import ct_findings
 from certcheck.evaluate.distrust import distrust_findings
 from certcheck.evaluate.protocol_rules import protocol_findings
@@ -25,6 +28,7 @@ from certcheck.model import (
     SEVERITY_ORDER,
     VERDICT_PLATFORMS,
     Finding,
+    ScanError,
     ServerFacts,
     TargetResult,
 )
@@ -124,9 +128,8 @@ def _distrust(
         return []
     certs = [(c["sha256"], c["subject"]) for c in summary["chain"]]
     certs += list(zip(summary.get("path_sha256", []), summary.get("path", []), strict=True))
-    try:
-        leaf = x509.load_der_x509_certificate(base64.b64decode(facts.chain[0]))
-    except ValueError:
+    leaf = _leaf(facts)
+    if leaf is None:
         return []
     return distrust_findings(certs, leaf, facts.tls_scts, policy.profile, now)
 
@@ -135,10 +138,7 @@ def _client_side(
     facts: ServerFacts, policy: Policy, now: datetime, fired: set[str]
 ) -> tuple[list[Finding], list[ClientResult]]:
     """Cipher/ATS rules, handshake simulation per client, CT and OCSP stapling."""
-    try:
-        leaf = x509.load_der_x509_certificate(base64.b64decode(facts.chain[0]))
-    except (IndexError, ValueError):
-        leaf = None
+    leaf = _leaf(facts)
     simulation = simulate(facts, policy.trust, now)
     # Apple requires CT only for chains to its own store's roots (not user/--ca-file roots).
     public_on_apple = any(
@@ -152,8 +152,68 @@ def _client_side(
     return findings, simulation
 
 
+def _leaf(facts: ServerFacts) -> x509.Certificate | None:
+    return try_load(_b64(facts.chain[0])) if facts.chain else None
+
+
+def _b64(entry: str) -> bytes:
+    try:
+        return base64.b64decode(entry)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _decodable(entries: list[str]) -> list[str]:
+    return [e for e in entries if try_load(_b64(e)) is not None]
+
+
+def readable_facts(facts: ServerFacts) -> ServerFacts:
+    """The facts with every certificate that cannot be decoded left out.
+
+    The certificate rules see the chain exactly as served and report what cannot
+    be decoded (``cert_unparseable``); the simulation, CT, stapling and distrust
+    rules then work on certificates that are known to be whole.
+    """
+    chain = facts.chain
+    if chain and try_load(_b64(chain[0])) is None:
+        chain = []  # no leaf: nothing after it may stand in for it
+    no_sni = facts.no_sni_leaf
+    if no_sni is not None and try_load(_b64(no_sni)) is None:
+        no_sni = None
+    return dataclasses.replace(
+        facts,
+        chain=_decodable(chain),
+        no_sni_leaf=no_sni,
+        aia_certificates=_decodable(facts.aia_certificates),
+    )
+
+
 def evaluate(facts: ServerFacts, policy: Policy, now: datetime) -> TargetResult:
-    """Findings and verdicts for one target's facts at the instant ``now``."""
+    """Findings and verdicts for one target's facts at the instant ``now``.
+
+    Total: whatever the facts hold, this returns a result.  An exception inside
+    evaluation (a certcheck bug) becomes this target's error status, kind
+    ``internal``, with the reason; the other targets of a run are unaffected.
+    """
+    try:
+        return evaluate_strict(facts, policy, now)
+    except Exception as exc:  # noqa: BLE001 - one target's bug must not cost the run
+        return internal_error_result(facts, exc)
+
+
+def internal_error_result(facts: ServerFacts, exc: BaseException) -> TargetResult:
+    """The result of a target whose evaluation raised: status error, kind internal."""
+    message = f"evaluation failed ({type(exc).__name__}: {str(exc)[:300]}); please report this"
+    failed = dataclasses.replace(facts, error=ScanError("internal", message))
+    return TargetResult(
+        facts=failed,
+        verdicts={p: "unknown" for p in VERDICT_PLATFORMS},
+        overall="error",
+    )
+
+
+def evaluate_strict(facts: ServerFacts, policy: Policy, now: datetime) -> TargetResult:
+    """:func:`evaluate` without the safety net: exceptions propagate (tests, fuzzing)."""
     if not facts.ok:
         return TargetResult(
             facts=facts,
@@ -161,20 +221,22 @@ def evaluate(facts: ServerFacts, policy: Policy, now: datetime) -> TargetResult:
             overall="error",
         )
     report = evaluate_chain(
-        facts.chain_der(),
+        [_b64(c) for c in facts.chain],
         facts.target.host,
         policy.trust,
         policy.profile,
         now,
         policy.distrust,
-        [base64.b64decode(c) for c in facts.aia_certificates],
+        [_b64(c) for c in facts.aia_certificates],
     )
+    readable = readable_facts(facts)
     protocol = protocol_findings(facts, policy.profile)
     fired = {f.rule_id for f in report.findings + protocol}
-    client_side, simulation = _client_side(facts, policy, now, fired)
+    client_side, simulation = _client_side(readable, policy, now, fired)
     findings = report.findings + protocol + client_side
-    findings = _merge_same_rule(findings + _distrust(facts, report.summary, policy, now))
+    findings = _merge_same_rule(findings + _distrust(readable, report.summary, policy, now))
     findings = [f for f in findings if f.severity != OFF]  # disabled by the profile
+    findings = reconcile_with_simulation(findings, simulation, policy.profile)
     apply_suppressions(findings, facts.target.host, policy.ignores, now)
     findings.sort(key=lambda f: (-SEVERITY_ORDER[f.severity], f.rule_id))
     verdicts, overall = verdicts_for(findings)

@@ -15,6 +15,68 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 DAY = 86400
 
 
+class CertificateDecodeError(ValueError):
+    """A certificate that cannot be decoded completely; the message says which part."""
+
+
+def load_certificate(der: bytes) -> x509.Certificate:
+    """Parse ``der`` and every part evaluation reads, or raise :class:`CertificateDecodeError`.
+
+    ``cryptography`` parses some fields lazily: a name with invalid UTF-8 raises
+    only when ``cert.subject`` is read, a duplicate extension only when
+    ``cert.extensions`` is, and an unknown version number raises
+    ``InvalidVersion`` (not a ValueError).  Reading them all here, once, keeps
+    every later rule free of surprises: a certificate that loads is whole.
+    """
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except x509.InvalidVersion as exc:
+        raise CertificateDecodeError(f"invalid version field ({exc.parsed_version})") from exc
+    except Exception as exc:  # noqa: BLE001 - any decoder complaint is a decode failure
+        raise CertificateDecodeError(f"not a DER certificate: {exc}") from exc
+    for part, read in _PARTS:
+        try:
+            read(cert)
+        except x509.DuplicateExtension as exc:
+            raise CertificateDecodeError(f"duplicate extension {exc.oid.dotted_string}") from exc
+        except UnsupportedAlgorithm:
+            continue  # an algorithm certcheck cannot use is judged by the key/hash rules
+        except Exception as exc:  # noqa: BLE001
+            raise CertificateDecodeError(f"{part} cannot be decoded: {exc}") from exc
+    return cert
+
+
+def _read_names(cert: x509.Certificate) -> None:
+    for name in (cert.subject, cert.issuer):
+        for attribute in name:
+            _ = attribute.value
+        name.rfc4514_string()
+
+
+def _read_extensions(cert: x509.Certificate) -> None:
+    for ext in cert.extensions:
+        _ = ext.value
+
+
+_PARTS: tuple[tuple[str, Any], ...] = (
+    ("serial number", lambda c: c.serial_number),
+    ("subject or issuer name", _read_names),
+    ("validity", lambda c: (c.not_valid_before_utc, c.not_valid_after_utc)),
+    ("extensions", _read_extensions),
+    ("signature algorithm", lambda c: c.signature_hash_algorithm),
+    ("public key", lambda c: c.public_key()),
+    ("TBS bytes", lambda c: c.tbs_certificate_bytes),
+)
+
+
+def try_load(der: bytes) -> x509.Certificate | None:
+    """:func:`load_certificate`, or None for a certificate that cannot be decoded."""
+    try:
+        return load_certificate(der)
+    except CertificateDecodeError:
+        return None
+
+
 @lru_cache(maxsize=8192)
 def fingerprint(cert: x509.Certificate) -> str:
     """SHA-256 of the DER, lowercase hex (the form used in rules/ data).

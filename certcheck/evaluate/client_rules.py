@@ -125,3 +125,47 @@ def client_findings(
 ) -> list[Finding]:
     """``fired``: rule ids already found for this target (they explain some failures)."""
     return _handshake_fails(results, profile, fired or set()) + _letsencrypt(results, profile)
+
+
+def _explaining_rules(reason: str | None) -> frozenset[str]:
+    text = reason or ""
+    for prefix, rules in EXPLAINED_BY:
+        if text.startswith(prefix):
+            return rules
+    return frozenset()
+
+
+def reconcile_with_simulation(
+    findings: list[Finding], results: list[ClientResult], profile: Profile
+) -> list[Finding]:
+    """Make the verdicts agree with the simulation, by construction.
+
+    A platform whose current clients fail in the simulation (or all of whose
+    clients fail) must read "fail": if no finding breaks it yet, the finding that
+    explains its clients' failure (e.g. ``chain_incomplete`` when iOS has no AIA
+    URL to fetch the missing intermediate from) gets the platform added to its
+    ``breaks``; when none does, ``client_handshake_fails`` carries it.  Findings
+    turned off by the profile do not count.
+    """
+    active = [f for f in findings if f.severity != "off"]
+    for platform in broken_platforms(results):
+        if any(platform in f.breaks or "all" in f.breaks for f in active):
+            continue
+        failing = [r for r in results if r.verdict_platform == platform and r.ok is False]
+        wanted: set[str] = set()
+        for result in failing:
+            wanted |= _explaining_rules(result.reason)
+        explaining = [f for f in active if f.rule_id in wanted]
+        if explaining:
+            target = explaining[0]
+        else:
+            target = next((f for f in active if f.rule_id == "client_handshake_fails"), None)
+            if target is None:
+                target = _handshake_fails(failing, profile, set())[0]
+                target.breaks = []
+                findings.append(target)
+                active.append(target)
+        target.breaks = sorted({*target.breaks, platform})
+        if platform not in target.platforms and "all" not in target.platforms:
+            target.platforms = sorted({*target.platforms, platform})
+    return findings

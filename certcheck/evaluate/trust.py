@@ -36,6 +36,7 @@ from certcheck.evaluate.certinfo import (
 )
 
 MAX_DEPTH = 8
+NO_NAME_ERROR = "the leaf has no subjectAltName name the validator accepts"
 _SHA256 = hashes.SHA256()
 
 
@@ -102,6 +103,11 @@ class PathResult:
     ends_self_signed: bool = False
     webpki_ok: bool = False
     webpki_error: str | None = None
+    #: the validator ran on this chain (False: the leaf has no name it accepts)
+    webpki_ran: bool = False
+    #: (certificate, issuer) when an issuer with the right name is there but its
+    #: key does not verify the certificate's signature
+    bad_signature: tuple[str, str] | None = None
 
 
 def _find_issuer(
@@ -133,6 +139,13 @@ def _walk(leaf: x509.Certificate, served: list[x509.Certificate], trust: TrustSt
         step = _find_issuer(current, served, used)
         if step is None:
             result.missing_issuer = subject_str(current.issuer)
+            named = [
+                c
+                for c in [*served, *trust.by_subject.get(current.issuer, [])]
+                if c.subject == current.issuer and fingerprint(c) not in used
+            ]
+            if named:
+                result.bad_signature = (subject_str(current.subject), subject_str(named[0].subject))
             return result
         result.path.append(step)
         used.add(fingerprint(step))
@@ -140,17 +153,23 @@ def _walk(leaf: x509.Certificate, served: list[x509.Certificate], trust: TrustSt
     return result
 
 
-def _verifier_subject(leaf: x509.Certificate) -> DNSName | IPAddress | None:
-    """A name the leaf claims, so the validator checks the path and not the host."""
+def _verifier_subjects(leaf: x509.Certificate) -> list[DNSName | IPAddress]:
+    """Names the leaf claims, so the validator checks the path and not the host.
+
+    The host itself is judged by the name rules; here any claimed name will do.
+    A name the validator refuses to build a policy for (a space, a bare ``*``)
+    is skipped; the name rules report it.
+    """
+    found: list[DNSName | IPAddress] = []
     for name in san_dns_names(leaf) or []:
         candidate = name.replace("*", "wildcard", 1) if name.startswith("*.") else name
+        found.append(DNSName(candidate))
+    for ip in san_ip_addresses(leaf):
         try:
-            return DNSName(candidate)
+            found.append(IPAddress(ipaddress.ip_address(ip)))
         except ValueError:
             continue
-    for ip in san_ip_addresses(leaf):
-        return IPAddress(ipaddress.ip_address(ip))
-    return None
+    return found
 
 
 def _validation_time(leaf: x509.Certificate, now: datetime) -> datetime:
@@ -193,19 +212,29 @@ def _build_path(
     now: datetime,
 ) -> PathResult:
     walked = _walk(leaf, served, trust)
-    subject = _verifier_subject(leaf)
-    if subject is None:
-        walked.webpki_error = "the leaf has no subjectAltName to validate against"
+    verifier = None
+    for subject in _verifier_subjects(leaf):
+        try:
+            verifier = (
+                PolicyBuilder()
+                .store(trust.store)
+                .time(_validation_time(leaf, now))
+                .max_chain_depth(8)
+                .build_server_verifier(subject)
+            )
+        except ValueError:  # a name the validator refuses: try the next one
+            continue
+        break
+    if verifier is None:
+        walked.webpki_error = NO_NAME_ERROR
         return walked
-    verifier = (
-        PolicyBuilder().store(trust.store).time(_validation_time(leaf, now)).max_chain_depth(8)
-    ).build_server_verifier(subject)
+    walked.webpki_ran = True
     try:
         chain = verifier.verify(leaf, served)
     except VerificationError as exc:
         walked.webpki_error = str(exc)
         return walked
-    except ValueError as exc:  # malformed extensions the validator refuses to parse
+    except Exception as exc:  # noqa: BLE001 - malformed extensions the validator refuses
         walked.webpki_error = f"certificate could not be processed: {exc}"
         return walked
     anchor = chain[-1]
@@ -214,4 +243,5 @@ def _build_path(
         anchored=True,
         anchor_source=trust.source_of(anchor),
         webpki_ok=True,
+        webpki_ran=True,
     )

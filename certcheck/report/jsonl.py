@@ -73,6 +73,8 @@ def _counts(results: list[dict[str, Any]]) -> dict[str, int]:
 
 def exit_code_of(results: list[dict[str, Any]], fail_on: str) -> int:
     """The scan's exit code from saved results (suppressed findings do not count)."""
+    if any(((r.get("facts") or {}).get("error") or {}).get("kind") == "internal" for r in results):
+        return 4
     for result in results:
         if any(counts_against(f, fail_on) for f in result.get("findings") or []):
             return 1
