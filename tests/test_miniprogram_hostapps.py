@@ -429,3 +429,24 @@ def test_cli_tcsas_ports(servers, tmp_path, sample_dir, run_cli):
     assert clash.returncode == 2
     assert clash.stderr.startswith("certcheck: error:") and "--host-app" in clash.stderr
     assert len(clash.stderr.strip().splitlines()) == 1
+
+
+def test_rules_command_explains_the_host_app_rules_with_their_pages(monkeypatch, capsys):
+    import sys
+
+    from certcheck.cli import main
+
+    def explain(rule_id: str) -> str:
+        monkeypatch.setattr(sys, "argv", ["certcheck", "rules", rule_id])
+        with pytest.raises(SystemExit) as stopped:
+            main()
+        assert stopped.value.code in (0, None)
+        return " ".join(capsys.readouterr().out.split())
+
+    not_needed = explain("mp_port_not_needed")
+    assert "every port of the domain is allowed" in not_needed
+    assert "developers.weixin.qq.com/miniprogram/dev/framework/ability/network.html" in not_needed
+    configurable = explain("mp_port_not_configurable")
+    assert "Tencent Cloud Super App as a Service" in configurable
+    assert "tencentcloud.com/document/product/1219/61745" in configurable
+    assert "tencentcloud.com/document/product/1219/61745" in explain("mp_timeout_above_max")
