@@ -168,4 +168,29 @@ def reconcile_with_simulation(
         target.breaks = sorted({*target.breaks, platform})
         if platform not in target.platforms and "all" not in target.platforms:
             target.platforms = sorted({*target.platforms, platform})
+    _concern_unconfirmed(active, results)
     return findings
+
+
+def _concern_unconfirmed(active: list[Finding], results: list[ClientResult]) -> None:
+    """A platform none of whose current clients is known to connect never reads "pass".
+
+    E.g. iOS and a chain without its intermediate: iOS would fetch it from the
+    AIA URL, which the simulation cannot confirm; ``chain_incomplete`` then
+    concerns iOS too (a warning on that platform, not a failure).
+    """
+    groups: dict[str, list[ClientResult]] = {}
+    for result in results:
+        if result.profile.current:
+            groups.setdefault(result.verdict_platform, []).append(result)
+    for platform, members in groups.items():
+        if any(r.ok is True for r in members) or not any(r.ok is None for r in members):
+            continue
+        wanted: set[str] = set()
+        for result in members:
+            if result.ok is None and result.trust.trust == "unknown":
+                wanted |= _explaining_rules(result.reason or result.trust.reason)
+        for finding in active:
+            if finding.rule_id in wanted and finding.severity != "info":
+                if platform not in finding.platforms and "all" not in finding.platforms:
+                    finding.platforms = sorted({*finding.platforms, platform})

@@ -121,8 +121,9 @@ def add_aia_issuers(
         return
     try:
         top = x509.load_der_x509_certificate(base64.b64decode(facts.chain[-1]))
-    except ValueError:
+        result = fetch_missing_issuers(top, timeout, overrides)
+    except Exception as exc:  # noqa: BLE001 - an undecodable certificate has no usable AIA
+        facts.aia_errors = [f"the last certificate sent cannot be decoded: {str(exc)[:200]}"]
         return
-    result = fetch_missing_issuers(top, timeout, overrides)
     facts.aia_certificates = result.certificates
     facts.aia_errors = result.errors

@@ -13,8 +13,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives.serialization import Encoding
-from OpenSSL import SSL
+from OpenSSL import SSL, crypto
 
 from certcheck.model import ScanError
 from certcheck.probe.budget import BudgetExhausted, ConnectionBudget, maybe_slot
@@ -161,8 +160,10 @@ def _handshake(address: tuple, sni: str | None, timeout: float) -> HandshakeResu
                 raise ProbeError(classify_os_error(exc, "TLS handshake")) from exc
         result.handshake_ms = (time.monotonic() - hs_started) * 1000
         chain = conn.get_peer_cert_chain() or []
+        # The DER exactly as sent: converting to a cryptography object would parse it,
+        # and a hostile certificate (a "v4" version field) must reach evaluation intact.
         result.chain = [
-            base64.b64encode(c.to_cryptography().public_bytes(Encoding.DER)).decode("ascii")
+            base64.b64encode(crypto.dump_certificate(crypto.FILETYPE_ASN1, c)).decode("ascii")
             for c in chain
         ]
         result.protocol = _protocol_name(conn.get_protocol_version_name())
