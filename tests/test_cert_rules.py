@@ -362,3 +362,18 @@ def test_unparseable_certificate_after_the_leaf_breaks_every_platform():
     assert "certificate #2" in found["cert_unparseable"].evidence["problems"][0]
     good = evaluate_chain(der(leaf(), INTER), "good.example.test", TRUST, PROFILE, NOW)
     assert "cert_unparseable" not in {f.rule_id for f in good.findings}
+
+
+def test_profile_severity_wins_over_a_computed_one():
+    """A profile that turns cert_expiring_soon off (or down) is obeyed at every threshold."""
+    from certcheck.catalog import Profile
+
+    soon = leaf(not_before=NOW - timedelta(days=10), lifetime=timedelta(days=12))  # 2 days left
+    found, _ = run([soon, INTER])
+    assert found["cert_expiring_soon"].severity == "error"
+    quiet = Profile("quiet", "", 30, 7, {"cert_expiring_soon": "off"})
+    found, _ = run([soon, INTER], profile=quiet)
+    assert found["cert_expiring_soon"].severity == "off"
+    low = Profile("low", "", 30, 7, {"cert_expiring_soon": "info"})
+    found, _ = run([soon, INTER], profile=low)
+    assert found["cert_expiring_soon"].severity == "info"

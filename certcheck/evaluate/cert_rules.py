@@ -69,6 +69,9 @@ class _Collector:
         self.findings: list[Finding] = []
 
     def add(self, rule_id: str, evidence: dict[str, Any], **kwargs: Any) -> None:
+        if rule_id in self.profile.severity:
+            # The profile's word wins over a severity the rule computed (e.g. "off").
+            kwargs.pop("severity", None)
         self.findings.append(make_finding(rule_id, evidence, self.profile, **kwargs))
 
 
