@@ -310,3 +310,39 @@ def test_scan_of_many_targets_with_hostile_certificates_reports_all(
             assert result["overall"] in {"pass", "warn"}, result["findings"]
         else:
             assert result["overall"] == "fail", result["findings"]
+
+
+def test_monitor_is_not_poisoned_by_a_hostile_certificate(tmp_path) -> None:
+    """The same hostile server on every cron run: each run records every target."""
+    from test_monitor_support import config_text
+
+    from certcheck.monitor.config import load_config
+    from certcheck.monitor.run import run_monitor
+    from certcheck.monitor.store import Store
+
+    (tmp_path / "root.pem").write_bytes(ROOT.public_bytes(Encoding.PEM))
+    specs = [
+        ServerSpec(name="good", chain_pem=_pem(der(GOOD_LEAF), der(INTER)), key_pem=KEY_PEM),
+        ServerSpec(name="nc", chain_pem=_pem(*CASES["bad_ip_name_constraint"][0]),
+                   key_pem=KEY_PEM),
+        ServerSpec(name="v4", chain_pem=_pem(*CASES["intermediate_v4"][0]), key_pem=KEY_PEM),
+    ]
+    with serving(specs) as servers:
+        targets = [(f"m{i}.{HOST}", server.port) for i, server in enumerate(servers)]
+        path = tmp_path / "certcheck.toml"
+        path.write_text(config_text(targets, 'path = "history.db"', ca_file=tmp_path / "root.pem"))
+        for hour in range(2):
+            config = load_config(path)
+            store = Store.open(config.history_url, config.redactor)
+            try:
+                outcome = run_monitor(config, store, now=NOW + timedelta(hours=hour),
+                                      sleep=lambda _s: None)
+            finally:
+                store.close()
+            by_host = {r.facts.target.host: r for r in outcome.results}
+            assert sorted(by_host) == sorted(host for host, _ in targets)
+            assert by_host[f"m0.{HOST}"].overall in {"pass", "warn"}
+            for host in (f"m1.{HOST}", f"m2.{HOST}"):
+                result = by_host[host]
+                assert result.facts.ok and result.overall == "fail"
+                assert "cert_unparseable" in {f.rule_id for f in result.findings}
