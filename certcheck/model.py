@@ -96,6 +96,9 @@ class ServerFacts:
     cipher_suites: dict[str, list[str]] = field(default_factory=dict)
     #: accepted key-exchange groups (IANA names: x25519, secp256r1, ...) per version
     groups: dict[str, list[str]] = field(default_factory=dict)
+    #: DHE parameters per version where DHE suites are accepted: {"bits": 2048,
+    #: "named": "ffdhe2048" | None, "g": 2, "p": hex prime, "suite": IANA name}
+    dh_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: per version: True = the server chooses by its own order, None = unknown
     server_cipher_order: dict[str, bool | None] = field(default_factory=dict)
     sslv2: bool | None = None

@@ -265,12 +265,17 @@ def test_tls10_only_server_full_probe(rsa_cert: trustme.LeafCert) -> None:
         "SSLv3": False, "TLSv1.0": True, "TLSv1.1": False, "TLSv1.2": False, "TLSv1.3": False,
     }  # fmt: skip
     assert facts.cipher_suites == {"TLSv1.0": ["TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"]}
-    assert facts.groups == {}  # groups are enumerated for TLS 1.2 and 1.3 only
+    # TLS 1.0 accepts an ECDHE suite, so its groups are enumerated too (OpenSSL's defaults).
+    assert facts.groups == {
+        "TLSv1.0": ["x25519", "secp256r1", "x448", "secp521r1", "secp384r1"]
+    }
+    assert facts.dh_params == {}  # no DHE suite
     assert facts.sslv2 is False
     assert facts.no_sni_leaf == base64.b64encode(leaf_der(rsa_cert)).decode()
     # handshake + 5 version hellos + SSLv2 + no-SNI + one refused TLS 1.0 offer (the
-    # version hello's pick is reused; one suite needs no order check).
-    assert facts.connections == 9
+    # version hello's pick is reused; one suite needs no order check) + 5 group picks
+    # and the refusal that ends them.
+    assert facts.connections == 15
 
 
 def test_ecdsa_p256_server(ecdsa_cert: trustme.LeafCert) -> None:
@@ -602,7 +607,8 @@ def test_weak_suites_on_the_wire_rc4_3des_export() -> None:
     assert scan.cipher_suites == {"TLSv1.0": names, "TLSv1.2": names}  # server order kept
     assert scan.server_cipher_order == {"TLSv1.0": True, "TLSv1.2": True}
     assert {SUITES[n].cipher for n in names} == {"RC4", "3DES", "EXPORT", "DES", "AES-CBC"}
-    assert scan.groups == {"TLSv1.2": ["secp256r1"]}  # from ServerKeyExchange
+    # From ServerKeyExchange; TLS 1.0 too, since TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA is accepted.
+    assert scan.groups == {"TLSv1.0": ["secp256r1"], "TLSv1.2": ["secp256r1"]}
 
 
 def test_sslv3_only_server_is_enumerated() -> None:

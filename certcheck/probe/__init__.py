@@ -25,7 +25,7 @@ from certcheck.probe.flight import probe_default_leaf, probe_plaintext_chain, tl
 from certcheck.probe.handshake import HandshakeResult, ProbeError, classify_os_error, handshake
 from certcheck.probe.hello import HelloAnswer, probe_versions
 from certcheck.probe.sslv2 import probe_sslv2
-from certcheck.probe.suites import cipher_name
+from certcheck.probe.suites import SUITES_BY_NAME, cipher_name
 
 # getaddrinfo cannot be cancelled; a small shared pool bounds the threads a
 # hung resolver can hold.
@@ -120,8 +120,9 @@ def probe_target(
             except ProbeError as exc:
                 # OpenSSL may refuse what the server speaks (SSLv3, RC4/3DES only):
                 # TLS <= 1.2 sends its chain in the clear, so read it raw instead.
-                if exc.error.kind not in ("tls_alert", "reset") or not _raw_chain(
-                    facts, address, answers, timeout, budget, exc.error
+                if exc.error.kind not in ("tls_alert", "reset") or not (
+                    _raw_chain(facts, address, answers, timeout, budget, exc.error)
+                    or _anonymous_only(facts, exc.error)
                 ):
                     raise
     except ProbeError as exc:
@@ -166,6 +167,28 @@ def _raw_chain(
     return True
 
 
+def _anonymous_only(facts: ServerFacts, error: ScanError) -> bool:
+    """True (and noted) when every accepted suite is anonymous or NULL: no chain exists.
+
+    The handshake refuses those suites to read a chain, so it fails on such a
+    server; the target is still evaluated (the suites are the finding).
+    """
+    suites = [s for names in facts.cipher_suites.values() for s in names]
+    if not suites:
+        return False
+    for name in suites:
+        info = SUITES_BY_NAME.get(name)
+        if info is None or (info.auth != "anon" and info.cipher != "NULL"):
+            return False
+    if not any(SUITES_BY_NAME[name].auth == "anon" for name in suites):
+        return False  # NULL suites with a certificate: the raw chain should have worked
+    facts.protocol_errors["handshake"] = (
+        f"the server accepts only anonymous or NULL cipher suites, so it sends no "
+        f"certificate (authenticated handshake: {error.message})"
+    )
+    return True
+
+
 def _handshake_facts(facts: ServerFacts, result: HandshakeResult) -> None:
     facts.chain = result.chain
     facts.negotiated_protocol = result.protocol
@@ -198,8 +221,10 @@ def _raw_facts(
     scan = enumerate_ciphers(address, facts.target.sni, timeout, accepted, budget=budget)
     facts.cipher_suites = scan.cipher_suites
     facts.groups = scan.groups
+    facts.dh_params = scan.dh_params
     facts.server_cipher_order = scan.server_cipher_order
     facts.protocol_errors.update(scan.errors)
+    facts.protocol_errors.update(scan.notes)
     if plain:
         facts.tls_scts = tls_scts(answers[plain])
     if leaf is not None:

@@ -8,10 +8,15 @@ For each protocol version the server accepts:
 * **server order** — offer the accepted suites reversed: a server that picks
   its first choice again enforces its own order (True); one that picks our
   first follows the client (False).
-* **groups** (TLS 1.2 and 1.3) — the same remove-the-pick loop over named
-  groups: TLS 1.2 offers only ECDHE suites and reads the curve from
+* **groups** — the same remove-the-pick loop over named groups: TLS 1.0-1.2
+  offer only ECDHE suites (any authentication) and read the curve from
   ServerKeyExchange; TLS 1.3 sends an empty key_share so the
-  HelloRetryRequest names the group.
+  HelloRetryRequest names the group.  In TLS <= 1.2 an ECDSA certificate's
+  curve must stay in every offer (RFC 8422 5.1.1), so once it is removed the
+  loop goes on with that curve placed last.  TLS 1.2 groups run beside the
+  suites; TLS 1.0/1.1 groups only after ECDHE suites were found there.
+* **DH parameters** (SSLv3 - TLS 1.2) — when DHE suites were accepted, one
+  more offer of exactly those reads dh_p and dh_g from ServerKeyExchange.
 
 Each loop is sequential; the loops of all versions run concurrently, and all
 connections go through one :class:`ConnectionBudget`, so at most
@@ -28,7 +33,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from certcheck.probe.budget import ConnectionBudget
-from certcheck.probe.flight import SERVER_KEY_EXCHANGE, read_flight, server_hello_of, ske_group
+from certcheck.probe.flight import (
+    CERTIFICATE,
+    SERVER_KEY_EXCHANGE,
+    certificate_ec_group,
+    read_flight,
+    server_hello_of,
+    ske_dh_params,
+    ske_group,
+)
 from certcheck.probe.hello import (
     PROTOCOL_CODES,
     HelloAnswer,
@@ -42,10 +55,15 @@ from certcheck.probe.suites import (
     default_groups,
     default_suites,
     group_name,
+    named_dh_prime,
 )
 
-#: Versions whose key-exchange groups are enumerated.
-GROUP_VERSIONS = ("TLSv1.2", "TLSv1.3")
+#: Versions whose key-exchange groups are enumerated (1.0/1.1 when ECDHE is accepted there).
+GROUP_VERSIONS = ("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+#: Versions whose group chain runs beside the suite chain (the others follow it).
+_CONCURRENT_GROUPS = ("TLSv1.2", "TLSv1.3")
+#: Versions whose DHE parameters are read (TLS 1.3 names its ffdhe groups instead).
+DH_VERSIONS = ("SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2")
 
 
 @dataclass
@@ -55,8 +73,12 @@ class CipherScan:
     cipher_suites: dict[str, list[str]] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)
     server_cipher_order: dict[str, bool | None] = field(default_factory=dict)
-    #: "<version> ciphers" / "<version> groups" -> why that list is missing
+    #: per version: {"bits", "named", "g", "p" (hex), "suite"} of the DHE parameters
+    dh_params: dict[str, dict] = field(default_factory=dict)
+    #: "<version> ciphers" / "<version> groups" / "<version> DH parameters" -> why missing
     errors: dict[str, str] = field(default_factory=dict)
+    #: "<version> groups (partial)" -> why that list may be incomplete (it is still kept)
+    notes: dict[str, str] = field(default_factory=dict)
 
 
 def enumerate_suites(
@@ -120,6 +142,23 @@ def server_order(
     return None
 
 
+@dataclass
+class _Pick:
+    """What one group offer told: the group, a refusal, or an error.
+
+    ``cert_group`` is the curve of the ECDSA leaf sent with a TLS <= 1.2 pick.
+    """
+
+    group: int | None = None
+    refused: bool = False
+    error: str | None = None
+    cert_group: int | None = None
+
+
+def _ecdhe_suites(suites: list[int]) -> list[int]:
+    return [s for s in suites if s in SUITES_BY_CODE and SUITES_BY_CODE[s].kex == "ECDHE"]
+
+
 def enumerate_groups(
     address: tuple,
     version: str,
@@ -127,39 +166,93 @@ def enumerate_groups(
     timeout: float,
     budget: ConnectionBudget | None = None,
     suites: list[int] | None = None,
-) -> tuple[list[int], str | None]:
-    """Accepted key-exchange groups for TLS 1.2 (ECDHE) or TLS 1.3, in pick order.
+) -> tuple[list[int], str | None, str | None]:
+    """Accepted key-exchange groups of ``version`` in pick order: ``(groups, error, note)``.
 
-    ``suites`` defaults to every ECDHE candidate (TLS 1.2) or every TLS 1.3
-    suite, so this needs no suite enumeration first and can run beside it.
-    A TLS 1.2 server without ECDHE refuses the first offer: no groups.
+    ``suites`` defaults to every ECDHE candidate (TLS <= 1.2) or every TLS 1.3
+    suite, so this needs no suite enumeration first and can run beside it.  A
+    TLS <= 1.2 server without ECDHE refuses the first offer: no groups.
+    ``note`` says when groups may be missing that no offer can reveal.
     """
     if version not in GROUP_VERSIONS:
-        raise ValueError(f"groups are enumerated for TLS 1.2 and 1.3 only, not {version}")
+        raise ValueError(f"groups are enumerated for TLS 1.0 - 1.3 only, not {version}")
     suites = list(suites) if suites is not None else default_suites(version)
-    if version == "TLSv1.2":
-        suites = [s for s in suites if s in SUITES_BY_CODE and SUITES_BY_CODE[s].kex == "ECDHE"]
+    if version != "TLSv1.3":
+        suites = _ecdhe_suites(suites)
     if not suites:
-        return [], None  # no ECDHE suite: no group to find
+        return [], None, None  # no ECDHE suite: no group to find
     candidates = default_groups(version)
     accepted: list[int] = []
+    cert_group: int | None = None
     while candidates:
-        group, refused, error = _pick_group(
-            address, version, sni, timeout, suites, candidates, budget
-        )
-        if error is not None:
-            return accepted, error
-        if refused:
+        pick = _pick_group(address, version, sni, timeout, suites, candidates, budget)
+        if pick.error is not None:
+            return accepted, pick.error, None
+        if pick.refused:
             if version == "TLSv1.3" and not accepted:
                 # Every TLS 1.3 handshake uses a group: refusing them all contradicts
                 # the accepted version, so this list would not be the truth.
-                return accepted, "the server refused every group offer"
+                return accepted, "the server refused every group offer", None
             break
-        if group not in candidates:
-            return accepted, f"server chose group {group_name(group or 0)}, which was not offered"
-        accepted.append(group)
-        candidates.remove(group)
-    return accepted, None
+        if pick.group not in candidates:
+            chosen = group_name(pick.group or 0)
+            return accepted, f"server chose group {chosen}, which was not offered", None
+        cert_group = cert_group or pick.cert_group
+        accepted.append(pick.group)
+        candidates.remove(pick.group)
+    if not candidates or cert_group is None or not accepted or accepted[-1] != cert_group:
+        return accepted, None, None
+    # The refusal came right after the ECDSA certificate's own curve left the offer:
+    # go on offering the rest with that curve kept, last.
+    return _behind_certificate_curve(
+        address, version, sni, timeout, suites, candidates, accepted, cert_group, budget
+    )
+
+
+def _behind_certificate_curve(
+    address: tuple,
+    version: str,
+    sni: str | None,
+    timeout: float,
+    suites: list[int],
+    candidates: list[int],
+    accepted: list[int],
+    cert_group: int,
+    budget: ConnectionBudget | None,
+) -> tuple[list[int], str | None, str | None]:
+    """Second pass for an ECDSA-only TLS <= 1.2 server: every offer ends with its curve.
+
+    When the server picks its certificate's curve again, a server that follows the
+    client's order has nothing more; one that follows its own order may still rank
+    other groups below that curve, which no TLS <= 1.2 offer can show (the note).
+    """
+    while candidates:
+        pick = _pick_group(
+            address, version, sni, timeout, suites, [*candidates, cert_group], budget
+        )
+        if pick.error is not None:
+            return accepted, pick.error, None
+        if pick.refused:
+            return accepted, None, None
+        if pick.group == cert_group:
+            break
+        if pick.group not in candidates:
+            chosen = group_name(pick.group or 0)
+            return accepted, f"server chose group {chosen}, which was not offered", None
+        accepted.append(pick.group)
+        candidates.remove(pick.group)
+    else:
+        return accepted, None, None
+    if len(accepted) >= 2:
+        # Our least-preferred pick first: a server that takes it follows the client.
+        check = _pick_group(address, version, sni, timeout, suites, accepted[::-1], budget)
+        if check.error is None and check.group == accepted[-1]:
+            return accepted, None, None
+    curve = group_name(cert_group)
+    return accepted, None, (
+        f"the server's ECDSA certificate is on {curve}, which every {version} offer must "
+        f"include; groups the server ranks below {curve} cannot be seen in {version}"
+    )
 
 
 def _pick_group(
@@ -170,8 +263,8 @@ def _pick_group(
     suites: list[int],
     groups: list[int],
     budget: ConnectionBudget | None,
-) -> tuple[int | None, bool, str | None]:
-    """One offer: ``(group, refused, error)``."""
+) -> _Pick:
+    """One group offer."""
     if version == "TLSv1.3":
         answer = probe_version(
             address, version, sni, timeout,
@@ -184,26 +277,67 @@ def _pick_group(
                 cipher_suites=suites, groups=groups, key_share=True, budget=budget,
             )  # fmt: skip
         if answer.accepted is None:
-            return None, False, answer.detail
+            return _Pick(error=answer.detail)
         if not answer.accepted:
-            return None, True, None
+            return _Pick(refused=True)
         if answer.group is None:
-            return None, False, f"{answer.detail}: no key_share group"
-        return answer.group, False, None
+            return _Pick(error=f"{answer.detail}: no key_share group")
+        return _Pick(group=answer.group)
     hello = build_client_hello(version, sni, suites, groups)
     result = read_flight(address, hello, timeout, SERVER_KEY_EXCHANGE, budget, version)
     if result.hello.accepted is None:
-        return None, False, result.hello.detail
+        return _Pick(error=result.hello.detail)
     if not result.hello.accepted:
-        return None, True, None
+        return _Pick(refused=True)
     body = result.flight.get(SERVER_KEY_EXCHANGE)
     if body is None:
         hello_answer = server_hello_of(result.flight)
         chosen = cipher_name(hello_answer.cipher or 0) if hello_answer else "?"
-        why = result.flight.error or f"no ServerKeyExchange (suite {chosen})"
-        return None, False, why
+        return _Pick(error=result.flight.error or f"no ServerKeyExchange (suite {chosen})")
     group, error = ske_group(body)
-    return group, False, error
+    info = SUITES_BY_CODE.get(result.hello.cipher or 0)
+    cert_group = None
+    if info is not None and info.auth == "ECDSA":
+        cert_group = certificate_ec_group(result.flight.get(CERTIFICATE) or b"")
+    return _Pick(group=group, error=error, cert_group=cert_group)
+
+
+def probe_dh_params(
+    address: tuple,
+    version: str,
+    sni: str | None,
+    timeout: float,
+    suites: list[int],
+    budget: ConnectionBudget | None = None,
+) -> tuple[dict | None, str | None]:
+    """The DHE parameters a server sends when offered ``suites`` (DHE ones): ``(params, error)``.
+
+    ``params`` is ``{"bits", "named", "g", "p", "suite"}``: the prime's size in
+    bits, its RFC 2409/3526/7919 name or None, the generator, the prime in hex
+    and the suite that carried them.  No judgement: evaluation decides.
+    """
+    hello = build_client_hello(version, sni, suites)
+    result = read_flight(address, hello, timeout, SERVER_KEY_EXCHANGE, budget, version)
+    if not result.hello.accepted:
+        return None, f"DHE offer: {result.hello.detail}"
+    body = result.flight.get(SERVER_KEY_EXCHANGE)
+    if body is None:
+        return None, result.flight.error or "no ServerKeyExchange after a DHE suite"
+    chosen = result.hello.cipher or 0
+    if chosen not in suites:
+        return None, f"server chose {cipher_name(chosen)}, which was not offered"
+    values, error = ske_dh_params(body)
+    if values is None:
+        return None, error
+    p, g, _ys = values
+    params = {
+        "bits": p.bit_length(),
+        "named": named_dh_prime(p) if g == 2 else None,
+        "g": g,
+        "p": f"{p:x}",
+        "suite": cipher_name(chosen),
+    }
+    return params, None
 
 
 #: Enumeration chains, longest expected first so they start first.
@@ -218,20 +352,41 @@ _TASK_ORDER = (
 )
 
 
-def _suites_and_order(
+@dataclass
+class _VersionChain:
+    """The sequential results of one version's suite chain."""
+
+    suites: list[int]
+    order: bool | None = None
+    error: str | None = None
+    #: (groups, error, note) for TLS 1.0/1.1 with ECDHE; None when not enumerated
+    groups: tuple[list[int], str | None, str | None] | None = None
+    #: (params, error) when DHE suites were accepted; None otherwise
+    dh: tuple[dict | None, str | None] | None = None
+
+
+def _version_chain(
     address: tuple,
     version: str,
     sni: str | None,
     timeout: float,
     budget: ConnectionBudget,
     first: HelloAnswer | None,
-) -> tuple[list[int], bool | None, str | None]:
+) -> _VersionChain:
+    """Suites, then server order, then (when the suites ask for it) groups and DH parameters."""
     suites, error = enumerate_suites(address, version, sni, timeout, budget, first)
     if error is None and not suites:
         error = "the server refused every suite offer"  # yet the version was accepted
     if error is not None:
-        return suites, None, error
-    return suites, server_order(address, version, sni, timeout, suites, budget), None
+        return _VersionChain(suites, error=error)
+    chain = _VersionChain(suites, server_order(address, version, sni, timeout, suites, budget))
+    ecdhe = _ecdhe_suites(suites)
+    if version in GROUP_VERSIONS and version not in _CONCURRENT_GROUPS and ecdhe:
+        chain.groups = enumerate_groups(address, version, sni, timeout, budget, ecdhe)
+    dhe = [s for s in suites if SUITES_BY_CODE.get(s) and SUITES_BY_CODE[s].kex == "DHE"]
+    if version in DH_VERSIONS and dhe:
+        chain.dh = probe_dh_params(address, version, sni, timeout, dhe, budget)
+    return chain
 
 
 def enumerate_ciphers(
@@ -242,13 +397,13 @@ def enumerate_ciphers(
     max_connections: int = 5,
     budget: ConnectionBudget | None = None,
 ) -> CipherScan:
-    """Enumerate suites, order and groups for every version given.
+    """Enumerate suites, order, groups and DH parameters for every version given.
 
     ``versions`` maps each version to enumerate to its version-probe answer
     (or None); a plain list works too.  Without it, every version is probed
     first and the accepted ones are enumerated.  ``budget`` (shared with
     other probes of the same target) wins over ``max_connections``.  Each
-    version's suite chain and group chain run concurrently.
+    version's suite chain and (TLS 1.2/1.3) group chain run concurrently.
     """
     budget = budget or ConnectionBudget(max_connections)
     if versions is None:
@@ -263,14 +418,14 @@ def enumerate_ciphers(
     tasks = [
         (kind, name)
         for kind, name in _TASK_ORDER
-        if name in versions and (kind == "ciphers" or name in GROUP_VERSIONS)
+        if name in versions and (kind == "ciphers" or name in _CONCURRENT_GROUPS)
     ]
     if not tasks:
         return scan
     with ThreadPoolExecutor(max_workers=min(budget.limit, len(tasks))) as pool:
         futures = {
             (kind, name): (
-                pool.submit(_suites_and_order, address, name, sni, timeout, budget, versions[name])
+                pool.submit(_version_chain, address, name, sni, timeout, budget, versions[name])
                 if kind == "ciphers"
                 else pool.submit(enumerate_groups, address, name, sni, timeout, budget)
             )
@@ -278,17 +433,37 @@ def enumerate_ciphers(
         }
         results = {key: future.result() for key, future in futures.items()}
     for name in versions:  # report in the caller's order
-        if ("ciphers", name) in results:
-            suites, order, error = results[("ciphers", name)]
-            if error is None:
-                scan.cipher_suites[name] = [cipher_name(c) for c in suites]
-                scan.server_cipher_order[name] = order
-            else:
-                scan.errors[f"{name} ciphers"] = error
+        chain = results.get(("ciphers", name))
+        if chain is not None:
+            _record_chain(scan, name, chain)
         if ("groups", name) in results:
-            groups, error = results[("groups", name)]
-            if error is None:
-                scan.groups[name] = [group_name(g) for g in groups]
-            else:
-                scan.errors[f"{name} groups"] = error
+            _record_groups(scan, name, results[("groups", name)])
     return scan
+
+
+def _record_chain(scan: CipherScan, name: str, chain: _VersionChain) -> None:
+    if chain.error is not None:
+        scan.errors[f"{name} ciphers"] = chain.error
+        return
+    scan.cipher_suites[name] = [cipher_name(c) for c in chain.suites]
+    scan.server_cipher_order[name] = chain.order
+    if chain.groups is not None:
+        _record_groups(scan, name, chain.groups)
+    if chain.dh is not None:
+        params, error = chain.dh
+        if params is not None:
+            scan.dh_params[name] = params
+        else:
+            scan.errors[f"{name} DH parameters"] = error or "no DH parameters"
+
+
+def _record_groups(
+    scan: CipherScan, name: str, result: tuple[list[int], str | None, str | None]
+) -> None:
+    groups, error, note = result
+    if error is not None:
+        scan.errors[f"{name} groups"] = error
+        return
+    scan.groups[name] = [group_name(g) for g in groups]
+    if note is not None:
+        scan.notes[f"{name} groups (partial)"] = note

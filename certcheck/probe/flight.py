@@ -14,6 +14,9 @@ import base64
 import struct
 from dataclasses import dataclass, field
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from certcheck.probe.budget import ConnectionBudget
 from certcheck.probe.hello import (
     ALERT_NAMES,
@@ -23,6 +26,7 @@ from certcheck.probe.hello import (
     build_client_hello,
     parse_server_hello,
 )
+from certcheck.probe.suites import GROUP_CODES, chain_suites
 from certcheck.probe.wire import exchange
 
 # Record content types and handshake types (RFC 5246 6.2.1, 7.4).
@@ -154,6 +158,44 @@ def ske_group(body: bytes) -> tuple[int | None, str | None]:
     return struct.unpack_from("!H", body, 1)[0], None
 
 
+def ske_dh_params(body: bytes) -> tuple[tuple[int, int, int] | None, str | None]:
+    """``((p, g, Ys), None)`` from a DHE ServerKeyExchange, or ``(None, error)``.
+
+    ServerDHParams is dh_p, dh_g, dh_Ys, each a 2-byte length and a big-endian
+    integer (RFC 5246 7.4.3); the signature that follows is not needed.
+    """
+    values: list[int] = []
+    pos = 0
+    for what in ("dh_p", "dh_g", "dh_Ys"):
+        if pos + 2 > len(body):
+            return None, f"ServerKeyExchange cut off before {what}"
+        size = struct.unpack_from("!H", body, pos)[0]
+        pos += 2
+        if size == 0 or pos + size > len(body):
+            return None, f"bad {what} length in ServerKeyExchange"
+        values.append(int.from_bytes(body[pos : pos + size], "big"))
+        pos += size
+    return (values[0], values[1], values[2]), None
+
+
+def certificate_ec_group(body: bytes) -> int | None:
+    """Named-group code of the leaf's EC key in a Certificate message body, if any.
+
+    In TLS 1.0-1.2 an ECDSA certificate's curve must be in the client's
+    supported_groups (RFC 8422 5.1.1), which the group enumeration must allow for.
+    """
+    der, _ = certificate_leaf(body)
+    if der is None:
+        return None
+    try:
+        key = x509.load_der_x509_certificate(der).public_key()
+    except Exception:  # noqa: BLE001 - any undecodable certificate: no curve to learn
+        return None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        return None
+    return GROUP_CODES.get(key.curve.name)
+
+
 def parse_sct_list(body: bytes) -> tuple[list[bytes], str | None]:
     """SCTs of a signed_certificate_timestamp extension (RFC 6962 3.3).
 
@@ -228,9 +270,10 @@ def probe_default_leaf(
     """Leaf certificate sent to a TLS <= 1.2 ClientHello without SNI.
 
     Returns ``(base64 DER, detail)``; the DER is None when the server did not
-    send a readable certificate (detail says why).
+    send a readable certificate (detail says why).  Anonymous and NULL suites
+    are not offered, so a server that prefers them still shows its certificate.
     """
-    hello = build_client_hello(version, None)
+    hello = build_client_hello(version, None, chain_suites(version))
     answer = read_flight(address, hello, timeout, CERTIFICATE, budget, version)
     if not answer.hello.accepted:
         return None, answer.hello.detail
@@ -290,7 +333,8 @@ def probe_plaintext_chain(
         flight = parse_flight(data)
         return flight.ended or flight.get(CERTIFICATE) is not None
 
-    result = exchange(address, build_client_hello(version, sni), timeout, done, MAX_FLIGHT, budget)
+    hello = build_client_hello(version, sni, chain_suites(version))
+    result = exchange(address, hello, timeout, done, MAX_FLIGHT, budget)
     answer = FlightAnswer(answer_from_exchange(result, version), parse_flight(result.data))
     body = answer.flight.get(CERTIFICATE)
     if not answer.hello.accepted or body is None:

@@ -70,9 +70,11 @@ def connect(address: tuple, timeout: float) -> socket.socket:
 def _context(staples: list[bytes]) -> SSL.Context:
     ctx = SSL.Context(SSL.TLS_METHOD)
     ctx.set_verify(SSL.VERIFY_NONE, lambda *_args: True)
-    # Accept whatever the server has, however weak: we report it, not refuse it.
+    # Accept whatever the server has, however weak: we report it, not refuse it --
+    # except anonymous and NULL suites, which would leave us without the chain we came
+    # for (the enumeration still finds them, and a rule reports them).
     ctx.set_min_proto_version(SSL.TLS1_VERSION)
-    ctx.set_cipher_list(b"ALL:@SECLEVEL=0")
+    ctx.set_cipher_list(b"ALL:!aNULL:!eNULL:@SECLEVEL=0")
     ctx.set_alpn_protos([b"h2", b"http/1.1"])
 
     def ocsp_callback(_conn: SSL.Connection, data: bytes, _user: object) -> bool:

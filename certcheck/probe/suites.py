@@ -15,6 +15,7 @@ enumeration stays below 128 suites per ClientHello.  Properties of a suite
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 #: Cipher suite code -> IANA name.  Order = the probe's default offer order
 #: (strong first), which a server that honours client order will follow.
@@ -365,3 +366,82 @@ def default_suites(version: str) -> list[int]:
 def default_groups(version: str) -> list[int]:
     """The groups offered in supported_groups for a version."""
     return list(TLS13_GROUPS) if version == "TLSv1.3" else list(TLS12_GROUPS)
+
+
+def chain_suites(version: str) -> list[int]:
+    """The default offer minus anonymous (aNULL) and NULL-cipher (eNULL) suites.
+
+    Used wherever the probe needs the server's certificate: a server that
+    prefers an anonymous suite would otherwise answer without one.
+    """
+    return [
+        code
+        for code in default_suites(version)
+        if SUITES_BY_CODE[code].auth != "anon" and SUITES_BY_CODE[code].cipher != "NULL"
+    ]
+
+
+# --------------------------------------------------------------------------- named DH primes
+
+
+def _pi_times_2_to(bits: int) -> int:
+    """floor(pi * 2**bits): Machin's formula in integers, with guard bits."""
+    guard = 64
+    one = 1 << (bits + guard)
+
+    def arctan_inverse(x: int) -> int:
+        total = term = one // x
+        n, sign, x2 = 3, -1, x * x
+        while term:
+            term //= x2
+            total += sign * (term // n)
+            n, sign = n + 2, -sign
+        return total
+
+    return (4 * (4 * arctan_inverse(5) - arctan_inverse(239))) >> guard
+
+
+def _e_times_2_to(bits: int) -> int:
+    """floor(e * 2**bits): the series sum 1/k!, in integers, with guard bits."""
+    guard = 64
+    total, term, k = 0, 1 << (bits + guard), 0
+    while term:
+        total += term
+        k += 1
+        term //= k
+    return total >> guard
+
+
+#: (name, size, constant, family) of well-known primes.  RFC 2409 6.1/6.2 (Oakley
+#: groups 1 and 2) and RFC 3526 2-7: p = 2^n - 2^(n-64) - 1 + 2^64 * (floor(2^(n-130) pi) + k).
+#: RFC 7919 appendix A: p = 2^b - 2^(b-64) + (floor(2^(b-130) e) + X) * 2^64 - 1.
+_NAMED_PRIME_FORMULAS: tuple[tuple[str, int, int, str], ...] = (
+    ("modp768", 768, 149686, "pi"),
+    ("modp1024", 1024, 129093, "pi"),
+    ("modp1536", 1536, 741804, "pi"),
+    ("modp2048", 2048, 124476, "pi"),
+    ("modp3072", 3072, 1690314, "pi"),
+    ("modp4096", 4096, 240904, "pi"),
+    ("modp6144", 6144, 929484, "pi"),
+    ("modp8192", 8192, 4743158, "pi"),
+    ("ffdhe2048", 2048, 560316, "e"),
+    ("ffdhe3072", 3072, 2625351, "e"),
+    ("ffdhe4096", 4096, 5736041, "e"),
+    ("ffdhe6144", 6144, 15705020, "e"),
+    ("ffdhe8192", 8192, 10965728, "e"),
+)
+
+
+@cache
+def named_dh_primes() -> dict[int, str]:
+    """Prime -> name for the RFC 2409 / RFC 3526 MODP and RFC 7919 ffdhe groups (g = 2)."""
+    primes: dict[int, str] = {}
+    for name, n, constant, family in _NAMED_PRIME_FORMULAS:
+        irrational = _pi_times_2_to(n - 130) if family == "pi" else _e_times_2_to(n - 130)
+        primes[(1 << n) - (1 << (n - 64)) - 1 + ((irrational + constant) << 64)] = name
+    return primes
+
+
+def named_dh_prime(p: int) -> str | None:
+    """``ffdhe2048``, ``modp1024`` ... when ``p`` is a well-known prime, else None."""
+    return named_dh_primes().get(p)
