@@ -19,6 +19,7 @@ from certcheck.evaluate.certinfo import try_load
 from certcheck.evaluate.cipher_rules import cipher_findings
 from certcheck.evaluate.client_rules import client_findings, reconcile_with_simulation
 from certcheck.evaluate.ct import ct_findings
+from certcheck.evaluate.dh_rules import kex_findings
 from certcheck.evaluate.distrust import distrust_findings
 from certcheck.evaluate.protocol_rules import protocol_findings
 from certcheck.evaluate.simulation import ClientResult, simulate
@@ -146,6 +147,7 @@ def _client_side(
         for r in simulation
     )
     findings = cipher_findings(facts, policy.profile, leaf)
+    findings += kex_findings(facts, policy.profile)
     findings += client_findings(simulation, policy.profile, fired)
     findings += ct_findings(facts, leaf, public_on_apple, policy.profile, now)
     findings += stapling_findings(facts, policy.profile, leaf)

@@ -212,6 +212,30 @@ def _key_problem(profile: ClientProfile, leaf: x509.Certificate, cipher: str | N
     return None
 
 
+def _dh_problem(
+    profile: ClientProfile, facts: ServerFacts, negotiation: Negotiation
+) -> str | None:
+    """A DHE suite whose prime is outside the client's ``min_dh_bits``..``max_dh_bits``.
+
+    The server has already chosen the suite when the client sees the prime in
+    ServerKeyExchange, so the client aborts; it does not retry with another suite
+    (Java 7/8: "Could not generate DH keypair" above its limit; Chrome 45-52:
+    ERR_SSL_WEAK_SERVER_EPHEMERAL_DH_KEY below 1024).  Unknown parameters: no claim.
+    """
+    info = SUITES_BY_NAME.get(negotiation.cipher or "")
+    if info is None or info.kex != "DHE" or negotiation.protocol is None:
+        return None
+    params = facts.dh_params.get(negotiation.protocol)
+    bits = params.get("bits") if isinstance(params, dict) else None
+    if not isinstance(bits, int):
+        return None
+    if profile.min_dh_bits and bits < profile.min_dh_bits:
+        return f"DH prime too small: {bits} bits, client needs >= {profile.min_dh_bits}"
+    if profile.max_dh_bits and bits > profile.max_dh_bits:
+        return f"DH prime too large: {bits} bits, client accepts <= {profile.max_dh_bits}"
+    return None
+
+
 def _sha2_problem(profile: ClientProfile, outcome: TrustOutcome) -> str | None:
     if not profile.requires_sha2:
         return None
@@ -272,6 +296,7 @@ def _one(
         negotiation.reason if negotiation.status == "fail" else None,
         sni_problem,
         _key_problem(profile, client_leaf, negotiation.cipher),
+        _dh_problem(profile, facts, negotiation),
         _sha2_problem(profile, outcome),
         outcome.reason if outcome.trust == "untrusted" else None,
     ]
