@@ -44,6 +44,9 @@ from certcheck.model import ServerFacts, Target
 from certcheck.platforms import client_profiles
 from certcheck.probe import probe_target
 from certcheck.probe.suites import named_dh_prime, named_dh_primes
+from certcheck.report import schema
+from certcheck.report.html import render_html
+from certcheck.report.jsondoc import results_document
 
 HOST = "dh.example.test"
 LOCAL = "127.0.0.1"
@@ -196,6 +199,13 @@ def test_1024_bit_dhe_is_recorded_and_warned(
     assert weak.severity == "warning" and weak.breaks == []
     assert weak.evidence["versions"]["TLSv1.2"]["bits"] == 1024
     assert "anon_or_null_suites" not in findings
+    # The JSON document with the new fact validates; the HTML report shows the zh title.
+    now = datetime.now(UTC)
+    result = evaluate(facts, policy(ca), now)
+    document = results_document([result], now=now, profile="wechat", fail_on="error",
+                                exit_code=1)  # fmt: skip
+    assert schema.validation_errors(document) == []
+    assert "服务器的 DHE 参数强度不足" in render_html(document, "zh")
 
 
 def test_ffdhe2048_is_named_and_silent(
