@@ -518,3 +518,16 @@ def test_dh_rule_ignores_refused_versions_and_is_in_the_catalog() -> None:
 def test_anon_or_null_rule(suite: str, fires: bool) -> None:
     facts = _facts(suites=["TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", suite])
     assert (_rule(facts, "anon_or_null_suites") == "error") is fires
+
+
+def test_an_absurd_prime_is_measured_but_not_kept(cert: trustme.LeafCert) -> None:
+    """A hostile server's 20 000-bit "prime" must not bloat every saved facts file."""
+    huge = (1 << 20000) + 1
+    with scripted(dhe_flight(leaf_der(cert), huge, huge - 2)) as port:
+        facts = scan(port)
+    params = facts.dh_params["TLSv1.2"]
+    assert params["bits"] == 20001 and params["g"] == 0 and "p" not in params
+    java = next(p for p in client_profiles() if p.id == "java_8u161")
+    trust = TrustStore.load(None)
+    (result,) = simulate(facts, trust, datetime.now(UTC), (java,))
+    assert result.reason == "DH prime too large: 20001 bits, client accepts <= 2048"

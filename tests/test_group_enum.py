@@ -155,3 +155,17 @@ def test_no_groups_recorded_for_tls10_without_ecdhe() -> None:
         scan = scan_of(srv, ["TLSv1.0"])
     assert scan.cipher_suites == {"TLSv1.0": ["TLS_RSA_WITH_AES_128_CBC_SHA"]}
     assert scan.groups == {} and scan.dh_params == {}
+
+
+def test_certificate_curve_reader_never_raises_on_hostile_bytes(p384: tuple[bytes, bytes]) -> None:
+    from certcheck.probe.flight import certificate_ec_group
+
+    der = x509.load_pem_x509_certificate(p384[0]).public_bytes(Encoding.DER)
+
+    def body(cert: bytes) -> bytes:
+        entry = len(cert).to_bytes(3, "big") + cert
+        return len(entry).to_bytes(3, "big") + entry
+
+    assert certificate_ec_group(body(der)) == 0x0018  # secp384r1
+    for bad in (b"", b"\x00\x00", body(b"\x30\x03\x02\x01\x00"), body(der[:-40]), body(b"\x30")):
+        assert certificate_ec_group(bad) is None

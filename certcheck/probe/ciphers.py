@@ -64,6 +64,8 @@ GROUP_VERSIONS = ("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 _CONCURRENT_GROUPS = ("TLSv1.2", "TLSv1.3")
 #: Versions whose DHE parameters are read (TLS 1.3 names its ffdhe groups instead).
 DH_VERSIONS = ("SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2")
+#: Largest DH prime (and generator) kept in the facts; RFC 7919's largest group is 8192.
+MAX_RECORDED_DH_BITS = 16384
 
 
 @dataclass
@@ -314,7 +316,8 @@ def probe_dh_params(
 
     ``params`` is ``{"bits", "named", "g", "p", "suite"}``: the prime's size in
     bits, its RFC 2409/3526/7919 name or None, the generator, the prime in hex
-    and the suite that carried them.  No judgement: evaluation decides.
+    and the suite that carried them (``p`` is left out, and ``g`` is 0, when
+    larger than :data:`MAX_RECORDED_DH_BITS`).  No judgement: evaluation decides.
     """
     hello = build_client_hello(version, sni, suites)
     result = read_flight(address, hello, timeout, SERVER_KEY_EXCHANGE, budget, version)
@@ -330,13 +333,14 @@ def probe_dh_params(
     if values is None:
         return None, error
     p, g, _ys = values
-    params = {
+    params: dict = {
         "bits": p.bit_length(),
         "named": named_dh_prime(p) if g == 2 else None,
-        "g": g,
-        "p": f"{p:x}",
+        "g": g if g.bit_length() <= MAX_RECORDED_DH_BITS else 0,  # 0: too large to keep
         "suite": cipher_name(chosen),
     }
+    if p.bit_length() <= MAX_RECORDED_DH_BITS:  # a hostile 500 000-bit "prime" is not kept
+        params["p"] = f"{p:x}"
     return params, None
 
 
