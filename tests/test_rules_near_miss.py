@@ -33,14 +33,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from certcheck.catalog import load_catalog, load_profiles
+from certcheck.catalog import Profile, load_catalog, load_profiles
 from certcheck.evaluate import Policy, evaluate
 from certcheck.evaluate.certinfo import fingerprint
 from certcheck.evaluate.distrust import distrust_findings
+from certcheck.evaluate.names import check_host
+from certcheck.evaluate.protocol_rules import protocol_findings
 from certcheck.evaluate.trust import TrustStore
 from certcheck.miniprogram.config import parse_config
 from certcheck.miniprogram.lint import lint
-from certcheck.model import ServerFacts
+from certcheck.model import Finding, ServerFacts
 
 HOST = "www.example.test"
 TESTS = Path(__file__).parent
@@ -372,3 +374,73 @@ def test_the_leaf_subject_matches_the_host() -> None:
     c = chain()
     cn = c.leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
     assert cn == HOST and c.leaf.signature_hash_algorithm.name == hashes.SHA256().name
+
+
+# -- protocol rules: evidence, the profile's severity, and unknown is no evidence
+
+
+def _protocol(profile: Profile | None = None, **accepted: bool | None) -> dict[str, Finding]:
+    versions = {k.replace("_", "."): v for k, v in accepted.items()}
+    facts = replace(chain().facts(), protocols=versions)
+    found = protocol_findings(facts, profile or PROFILE)
+    return {f.rule_id: f for f in found}
+
+
+def test_protocol_findings_carry_what_was_accepted() -> None:
+    only13 = _protocol(TLSv1_0=False, TLSv1_1=False, TLSv1_2=False, TLSv1_3=True)
+    assert only13["tls12_missing"].evidence == {"accepted": ["TLSv1.3"]}
+    assert only13["tls13_only"].evidence == {"accepted": ["TLSv1.3"]}
+    assert only13["legacy_tls_missing"].evidence == {"accepted": ["TLSv1.3"],
+                                                     "refused": "TLSv1.0"}
+    old = _protocol(TLSv1_0=True, TLSv1_1=True, TLSv1_2=True, TLSv1_3=False)
+    assert old["legacy_tls_enabled"].evidence == {
+        "accepted": ["TLSv1.0", "TLSv1.1", "TLSv1.2"], "legacy": ["TLSv1.0", "TLSv1.1"]}
+
+
+def test_protocol_findings_take_the_profiles_severity() -> None:
+    custom = Profile(name="custom", description="", warn_days=30, crit_days=7,
+                     severity={"tls12_missing": "warning", "tls13_only": "info",
+                               "legacy_tls_missing": "info"})
+    found = _protocol(custom, TLSv1_0=False, TLSv1_1=False, TLSv1_2=False, TLSv1_3=True)
+    assert {r: f.severity for r, f in found.items()} == {
+        "tls12_missing": "warning", "tls13_only": "info", "legacy_tls_missing": "info"}
+    strict = _protocol(load_profiles()["strict"], TLSv1_0=True, TLSv1_2=True, TLSv1_3=True)
+    assert strict["legacy_tls_enabled"].severity == "warning"
+
+
+def test_unknown_tls12_is_no_evidence_for_any_protocol_rule() -> None:
+    assert _protocol(TLSv1_0=False, TLSv1_2=None, TLSv1_3=True) == {}
+
+
+# -- host name matching: the boundaries a mutation run (names.py) showed unpinned
+
+
+@pytest.mark.parametrize(
+    ("host", "sans", "matched"),
+    [
+        ("a.other.test", ["*.example.test"], False),  # same depth, other parent
+        ("xn--bcher-kva.example.test", ["*.example.test"], True),  # A-label, whole label
+        ("xn--bcher-kva.example.test", ["x*.example.test"], False),  # RFC 6125 §6.4.3
+        ("aba.example.test", ["ab*ba.example.test"], False),  # prefix and suffix overlap
+        ("abba.example.test", ["ab*ba.example.test"], True),
+        ("www.example.test", ["*.*.example.test", "www.example.test"], True),  # after a bad one
+        ("API.EXAMPLE.BOX.", ["api.example.box"], True),  # case and the root dot
+    ],
+    ids=["other-parent", "a-label-full-wildcard", "a-label-partial", "overlap", "no-overlap",
+         "after-malformed", "case-and-dot"],
+)
+def test_host_matching_boundaries(host: str, sans: list[str], matched: bool) -> None:
+    assert check_host(host, sans, []).matched is matched
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [
+        ("*.*.example.test", "more than one '*'"),
+        ("www.*.example.test", "'*' is not in the left-most label"),
+        ("*.test", "wildcard directly under a top-level domain"),
+    ],
+)
+def test_malformed_wildcards_say_why(pattern: str, why: str) -> None:
+    assert check_host("a.example.test", [pattern], []).malformed_wildcards == [
+        f"{pattern} ({why})"]
