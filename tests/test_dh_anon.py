@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives.serialization import (
     ParameterFormat,
     load_pem_parameters,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from certcheck.catalog import load_catalog, load_profiles
 from certcheck.evaluate import Policy, evaluate
@@ -43,6 +45,7 @@ from certcheck.localserver import LoopbackServer, ServerSpec
 from certcheck.model import ServerFacts, Target
 from certcheck.platforms import client_profiles
 from certcheck.probe import probe_target
+from certcheck.probe.flight import ske_dh_params
 from certcheck.probe.suites import named_dh_prime, named_dh_primes
 from certcheck.report import schema
 from certcheck.report.html import render_html
@@ -531,3 +534,33 @@ def test_an_absurd_prime_is_measured_but_not_kept(cert: trustme.LeafCert) -> Non
     trust = TrustStore.load(None)
     (result,) = simulate(facts, trust, datetime.now(UTC), (java,))
     assert result.reason == "DH prime too large: 20001 bits, client accepts <= 2048"
+
+
+# --------------------------------------------------------------------------- hostile input
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20) | st.sampled_from(
+        ["ff", "zz", "", f"{NAMES['ffdhe2048']:x}", "1" * 9000]
+    ),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(["bits", "named", "g", "p", "suite"]), _JSONISH))
+def test_dh_rules_take_any_saved_facts(params: dict[str, object]) -> None:
+    """Facts loaded from a file may hold anything: a finding or silence, never an exception."""
+    problems, severity = dh_problems(params)
+    assert severity in (None, "warning", "error") and (severity is None) == (problems == [])
+    facts = _facts(params or None)
+    kex_findings(facts, load_profiles()["wechat"])
+    java = next(p for p in client_profiles() if p.id == "java_8u161")
+    simulate(facts, TrustStore.load(None), datetime.now(UTC), (java,))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400))
+def test_server_key_exchange_parser_never_raises(body: bytes) -> None:
+    values, error = ske_dh_params(body)
+    assert (values is None) != (error is None)

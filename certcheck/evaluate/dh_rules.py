@@ -53,28 +53,42 @@ def probably_prime(n: int, rounds: int = _MR_ROUNDS) -> bool:
     return True
 
 
+def _integer(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _hex_integer(value: Any) -> int | None:
+    if not isinstance(value, str) or not value or len(value) > 8192:
+        return None
+    try:
+        return int(value, 16)
+    except ValueError:
+        return None
+
+
 def dh_problems(params: dict[str, Any]) -> tuple[list[str], Severity | None]:
     """What is wrong with one version's DH parameters, and how bad (None: nothing)."""
-    bits = int(params.get("bits") or 0)
-    g = params.get("g")
-    p_hex = params.get("p")
-    p = int(p_hex, 16) if isinstance(p_hex, str) and p_hex else None
+    bits = _integer(params.get("bits"))
+    g = _integer(params.get("g"))
+    p = _hex_integer(params.get("p"))
+    if bits is None:  # facts from a file may hold anything: measure p, or say nothing
+        bits = p.bit_length() if p is not None else None
     problems: list[str] = []
     unsound = False
     if p is not None and named_dh_prime(p) is None:
         if p % 2 == 0:
             problems.append("the prime p is even")
             unsound = True
-        elif bits <= MAX_PRIMALITY_BITS and not probably_prime(p):
+        elif p.bit_length() <= MAX_PRIMALITY_BITS and not probably_prime(p):
             problems.append("p is not prime (Miller-Rabin)")
             unsound = True
-    if isinstance(g, int) and p is not None and not 2 <= g <= p - 2:
+    if g is not None and p is not None and not 2 <= g <= p - 2:
         problems.append(f"generator g = {g} is outside [2, p-2] (a subgroup of order 1 or 2)")
         unsound = True
-    too_small = bits < MIN_DH_BITS
+    too_small = bits is not None and bits < MIN_DH_BITS
     if too_small:
         problems.insert(0, f"{bits}-bit prime (below {MIN_DH_BITS}: export / Logjam range)")
-    elif bits < RECOMMENDED_DH_BITS:
+    elif bits is not None and bits < RECOMMENDED_DH_BITS:
         problems.insert(0, f"{bits}-bit prime (below {RECOMMENDED_DH_BITS}, Logjam range)")
     if unsound or too_small:
         return problems, "error"

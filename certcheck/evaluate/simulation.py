@@ -227,7 +227,7 @@ def _dh_problem(
         return None
     params = facts.dh_params.get(negotiation.protocol)
     bits = params.get("bits") if isinstance(params, dict) else None
-    if not isinstance(bits, int):
+    if not isinstance(bits, int) or isinstance(bits, bool):
         return None
     if profile.min_dh_bits and bits < profile.min_dh_bits:
         return f"DH prime too small: {bits} bits, client needs >= {profile.min_dh_bits}"
