@@ -222,6 +222,8 @@ class Chain:
     host: str
     served: list[x509.Certificate]
     roots: list[x509.Certificate] = field(default_factory=list)
+    #: the roots are platform-store roots (public CA rules apply), not a --ca-file
+    store: bool = False
 
     @property
     def leaf(self) -> x509.Certificate:
@@ -232,6 +234,8 @@ class Chain:
         return self.served[1:]
 
     def trust(self) -> TrustStore:
+        if self.store:
+            return TrustStore(system=list(self.roots), extra=[])
         return TrustStore(system=[], extra=list(self.roots))
 
     def policy(self, **kwargs: object) -> Policy:

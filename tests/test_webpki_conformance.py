@@ -59,7 +59,9 @@ PATH_RULES = frozenset(
         "ca_fully_distrusted",
     }
 )
-LONG = timedelta(days=800)  # over Apple's 398 days: validity_too_long_apple fires
+#: over trustd's 825 days (+1 h) for any anchor: validity_too_long_apple fires (S5)
+LONG = timedelta(days=900)
+APPLE_LIFETIME = ("validity_too_long_apple",)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class Case:
     #: path/certificate errors certcheck rightly adds to a chain the validator
     #: accepts (a platform rule stricter than the WebPKI validator)
     stricter: tuple[str, ...] = ()
+    #: policy rules that must fire too: the case is about a path failure beside them
+    beside: tuple[str, ...] = ()
 
 
 def _three(host: str = HOST, root_kw: dict | None = None, inter_kw: dict | None = None,
@@ -100,7 +104,7 @@ def _direct(**leaf_kw: object) -> Chain:
 def _with(chain: Chain, served: list[x509.Certificate] | None = None,
           roots: list[x509.Certificate] | None = None, host: str | None = None) -> Chain:
     return Chain(host or chain.host, served or chain.served,
-                 chain.roots if roots is None else roots)
+                 chain.roots if roots is None else roots, chain.store)
 
 
 def _bad_sig_leaf() -> Chain:
@@ -108,8 +112,8 @@ def _bad_sig_leaf() -> Chain:
     return _with(chain, [corrupt_signature(chain.leaf), *chain.intermediates])
 
 
-def _bad_sig_intermediate() -> Chain:
-    chain = _three()
+def _bad_sig_intermediate(**leaf_kw: object) -> Chain:
+    chain = _three(**leaf_kw)
     return _with(chain, [chain.leaf, corrupt_signature(chain.intermediates[0])])
 
 
@@ -204,7 +208,8 @@ CASES = [
          False),
     Case("nc-excluded-ok", lambda: _three(inter_kw={"excluded_dns": ["bad.example.test"]}), True),
     Case("nc-violated-long-validity",
-         lambda: _three(host="www.other.test", root_kw=NC_OK, lifetime=LONG), False),
+         lambda: _three(host="www.other.test", root_kw=NC_OK, lifetime=LONG), False,
+         beside=APPLE_LIFETIME),
     # -- pathLen
     Case("pathlen-root0-with-inter", lambda: _three(root_kw={"path_len": 0}), False),
     Case("pathlen-root1-one-inter", lambda: _three(root_kw={"path_len": 1}), True),
@@ -212,16 +217,19 @@ CASES = [
     Case("pathlen-upper0-with-lower", lambda: _four(upper_kw={"path_len": 0}), False),
     Case("pathlen-lower0-issues-leaf", lambda: _four(lower_kw={"path_len": 0}), True),
     Case("pathlen-violated-long-validity",
-         lambda: _three(root_kw={"path_len": 0}, lifetime=LONG), False),
+         lambda: _three(root_kw={"path_len": 0}, lifetime=LONG), False,
+         beside=APPLE_LIFETIME),
     # -- EKU
     Case("eku-leaf-clientauth-only", lambda: _three(eku=[CLIENT_AUTH]), False),
     Case("eku-inter-clientauth-only", lambda: _three(inter_kw={"eku": [CLIENT_AUTH]}), False),
     Case("eku-inter-clientauth-long-validity",
-         lambda: _three(inter_kw={"eku": [CLIENT_AUTH]}, lifetime=LONG), False),
+         lambda: _three(inter_kw={"eku": [CLIENT_AUTH]}, lifetime=LONG), False,
+         beside=APPLE_LIFETIME),
     # -- validity of the anchor and the intermediates
     Case("expired-anchor", lambda: _three(root_kw=_expired(5, 3650)), False),
     Case("expired-anchor-long-validity",
-         lambda: _three(root_kw=_expired(5, 3650), lifetime=LONG), False),
+         lambda: _three(root_kw=_expired(5, 3650), lifetime=LONG), False,
+         beside=APPLE_LIFETIME),
     Case("not-yet-valid-anchor", lambda: _three(root_kw=FUTURE), False),
     Case("expired-intermediate", lambda: _three(inter_kw=_expired(3)), False),
     Case("not-yet-valid-intermediate", lambda: _three(inter_kw=FUTURE), False),
@@ -255,8 +263,27 @@ CASES = [
     Case("missing-intermediate", _missing_intermediate, False),
     Case("self-signed-leaf", _self_signed_leaf, False),
     Case("unknown-root", _unknown_root, False),
+    # No anchor: the lifetime is not judged (trust fails first), the path finding stays.
     Case("unknown-root-long-validity", lambda: _unknown_root(lifetime=LONG), False),
+    # the same with platform-store roots, where the public-CA lifetime rules apply
+    Case("store-good-398-days", lambda: _stored(_three(lifetime=timedelta(days=398))), True),
+    Case("store-nc-violated-399-days",
+         lambda: _stored(_three(host="www.other.test", root_kw=NC_OK,
+                                lifetime=timedelta(days=399))), False,
+         beside=(*APPLE_LIFETIME, "validity_too_long_chrome")),
+    Case("store-pathlen-violated-399-days",
+         lambda: _stored(_three(root_kw={"path_len": 0}, lifetime=timedelta(days=399))), False,
+         beside=(*APPLE_LIFETIME, "validity_too_long_chrome")),
+    Case("store-expired-anchor-399-days",
+         lambda: _stored(_three(root_kw=_expired(5, 3650), lifetime=timedelta(days=399))),
+         False, beside=(*APPLE_LIFETIME, "validity_too_long_chrome")),
+    Case("store-bad-signature-intermediate-399-days",
+         lambda: _stored(_bad_sig_intermediate(lifetime=timedelta(days=399))), False),
 ]
+
+
+def _stored(chain: Chain) -> Chain:
+    return Chain(chain.host, chain.served, chain.roots, store=True)
 
 
 _BUILT: dict[str, Chain] = {}
@@ -303,6 +330,8 @@ def test_validator_matches_the_hand_written_expectation(case: Case) -> None:
 def test_certcheck_is_never_more_lenient_than_the_validator(case: Case) -> None:
     chain = chain_of(case)
     result = evaluate(chain.facts(), chain.policy(), NOW)
+    fired = {f.rule_id for f in result.findings}
+    assert set(case.beside) <= fired, f"the case needs {case.beside} beside it: {sorted(fired)}"
     if validator_accepts(chain):
         detail = [(f.rule_id, f.evidence) for f in result.findings]
         assert sorted(path_errors(result)) == sorted(case.stricter), detail
