@@ -92,11 +92,13 @@ def issue(  # noqa: PLR0913 - one keyword per knob is the point
     issuer_name: x509.Name | None = None,
     key_ids: bool = True,
     serial: int | None = None,
+    extensions: Sequence[x509.ExtensionType] = (),
 ) -> Issued:
     """Issue one certificate; ``issuer=None`` makes it self-signed.
 
     Defaults: valid from ``NOW - 30 days`` for 90 days (leaf) or 10 years (CA),
-    SHA-256, EC P-256, a leaf with SAN ``cn`` (``san=[]``: none) and EKU serverAuth.  ``sha1``
+    SHA-256, EC P-256, a leaf with SAN ``cn`` (``san=[]``: none) and EKU serverAuth;
+    ``extensions`` are added as they are, non-critical.  ``sha1``
     re-signs it with SHA-1 (the builder refuses to).
     """
     subject_key = subject_key or key("ec256", 1 if ca else 2)
@@ -147,6 +149,8 @@ def issue(  # noqa: PLR0913 - one keyword per knob is the point
             ),
             critical=True,
         )
+    for extra in extensions:  # e.g. AuthorityInformationAccess, TLSFeature (non-critical)
+        builder = builder.add_extension(extra, critical=False)
     cert = builder.sign(signer_key, sig_hash or hashes.SHA256())
     if sha1:
         cert = resign_sha1(cert, signer_key)

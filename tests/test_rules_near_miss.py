@@ -31,7 +31,7 @@ from chaingen import (
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from certcheck.catalog import Profile, load_catalog, load_profiles
 from certcheck.evaluate import Policy, evaluate
@@ -234,9 +234,46 @@ CASES: list[tuple[str, Callable[[], Setup], Callable[[], Setup]]] = [
     ("ecdsa_only_cert", lambda: setup(**suites([GCM], TLS13)),
      lambda: setup(**suites([GCM, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"], TLS13))),
     ("sni_required", lambda: _no_sni(False), lambda: _no_sni(True)),
+    ("dh_params_weak", lambda: setup(dh_params={"TLSv1.2": {"bits": 2047}}),
+     lambda: setup(dh_params={"TLSv1.2": {"bits": 2048}})),
+    ("anon_or_null_suites",
+     lambda: setup(**suites([GCM, "TLS_ECDH_anon_WITH_AES_128_CBC_SHA"], TLS13)),
+     lambda: setup(**suites([GCM, "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"], TLS13))),
+    # stapling is judged on scans only; without an OCSP URL there is nothing to staple
+    ("ocsp_stapling_absent", lambda: _stapling(ocsp=True),
+     lambda: _stapling(ocsp=False)),
+    ("must_staple_without_staple", lambda: _stapling(ocsp=True, must_staple=True),
+     lambda: _stapling(ocsp=True, must_staple=True, staple=True)),
     ("weak_ciphers_enabled", lambda: setup(**suites([GCM, "TLS_RSA_WITH_3DES_EDE_CBC_SHA"])),
      lambda: setup(**suites([GCM, "TLS_RSA_WITH_AES_128_CBC_SHA"]))),
 ]
+
+
+OCSP_URL = "http://ocsp.example.test/"
+
+
+def _stapling(ocsp: bool, must_staple: bool = False, staple: bool = False) -> Setup:
+    extensions: list[x509.ExtensionType] = []
+    if ocsp:
+        extensions.append(x509.AuthorityInformationAccess([x509.AccessDescription(
+            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(OCSP_URL))]))
+    if must_staple:
+        extensions.append(x509.TLSFeature([x509.TLSFeatureType.status_request]))
+    c = chain(extensions=extensions)
+    # Any stapled bytes count as "stapled" for these two rules (their content is CT's).
+    return setup(c, source="scan", ocsp_staple=base64.b64encode(b"\x30\x00").decode()
+                 if staple else None)
+
+
+def test_dh_prime_size_boundaries() -> None:
+    def severity(bits: int) -> list[str]:
+        c = chain()
+        facts = replace(c.facts(), dh_params={"TLSv1.2": {"bits": bits}})
+        return [f.severity for f in evaluate(facts, c.policy(), NOW).findings
+                if f.rule_id == "dh_params_weak"]
+
+    assert {b: severity(b) for b in (1023, 1024, 2047, 2048)} == {
+        1023: ["error"], 1024: ["warning"], 2047: ["warning"], 2048: []}
 
 
 def _constrained(host: str) -> Setup:

@@ -57,6 +57,7 @@ PATH_RULES = frozenset(
         "eku_serverauth_missing",
         "cert_unparseable",
         "ca_fully_distrusted",
+        "ca_key_compromised",
     }
 )
 #: over trustd's 825 days (+1 h) for any anchor: validity_too_long_apple fires (S5)
