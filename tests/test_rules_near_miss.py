@@ -244,6 +244,9 @@ CASES: list[tuple[str, Callable[[], Setup], Callable[[], Setup]]] = [
      lambda: _stapling(ocsp=False)),
     ("must_staple_without_staple", lambda: _stapling(ocsp=True, must_staple=True),
      lambda: _stapling(ocsp=True, must_staple=True, staple=True)),
+    # a current iOS client finds no suite it offers: CBC-SHA256 only, no TLS 1.3
+    ("client_handshake_fails", lambda: setup(**suites(CBC_SHA2[:1])),
+     lambda: setup(**suites([*CBC_SHA2[:1], GCM]))),
     ("weak_ciphers_enabled", lambda: setup(**suites([GCM, "TLS_RSA_WITH_3DES_EDE_CBC_SHA"])),
      lambda: setup(**suites([GCM, "TLS_RSA_WITH_AES_128_CBC_SHA"]))),
 ]
@@ -358,7 +361,9 @@ def _icp(**fields: object) -> set[str]:
 
 
 def test_mp_icp_unverified_fires_for_a_domain() -> None:
-    assert "mp_icp_unverified" in _icp(requestdomain=["https://a.example.com"])
+    found = _icp(requestdomain=["https://a.example.com"])
+    assert "mp_icp_unverified" in found
+    assert "host_is_ip" not in found  # its near miss: a name, not an address
 
 
 def test_mp_icp_unverified_silent_without_any_domain() -> None:
