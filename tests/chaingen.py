@@ -285,3 +285,95 @@ def simple_chain(host: str = "www.example.test", **leaf_kwargs: object) -> Chain
     inter = intermediate("Gen Intermediate", anchor)
     end = leaf(host, inter, **leaf_kwargs)
     return Chain(host, [end.cert, inter.cert], [anchor.cert])
+
+
+# -- random chains for property tests (hypothesis)
+
+
+@dataclass(frozen=True)
+class Level:
+    """What can be wrong with one CA certificate of a generated chain."""
+
+    path_len: int | None = None
+    permitted: str | None = None  # a permitted DNS subtree
+    excluded: str | None = None  # an excluded DNS subtree
+    eku_client_only: bool = False
+    expired: bool = False
+    not_yet_valid: bool = False
+    ca_false: bool = False
+    no_cert_sign: bool = False
+    sha1: bool = False
+    bad_signature: bool = False
+
+
+def build_random_chain(levels: Sequence[Level], host: str, *, leaf_level: Level | None = None,
+                       send_all: bool = True, lifetime_days: int = 90) -> Chain:
+    """root = ``levels[0]``, then one intermediate per further level, then the leaf for ``host``.
+
+    ``leaf_level`` may ask for an expired / not-yet-valid / SHA-1 / client-only /
+    badly signed leaf; ``send_all=False`` leaves the top intermediate out.
+    """
+    issued: list[Issued] = []
+    for depth, level in enumerate(levels):
+        kwargs: dict = {
+            "path_len": level.path_len,
+            "permitted_dns": [level.permitted] if level.permitted else None,
+            "excluded_dns": [level.excluded] if level.excluded else None,
+            "eku": [CLIENT_AUTH] if level.eku_client_only else None,
+            "sha1": level.sha1 and depth > 0,
+            "subject_key": key("ec256", 40 + depth),
+        }
+        kwargs.update(_validity_of(level, timedelta(days=3650)))
+        if level.ca_false and depth > 0:
+            kwargs["ca"] = False
+        if level.no_cert_sign:
+            kwargs["key_usage"] = NO_CERT_SIGN
+        parent = issued[-1] if issued else None
+        ca = kwargs.pop("ca", True)
+        issued.append(issue(f"Random CA {depth}", parent, ca=ca, **kwargs))
+    top = leaf_level or Level()
+    end = issue(host, issued[-1], subject_key=key("ec256", 2),
+                eku=[CLIENT_AUTH] if top.eku_client_only else [SERVER_AUTH], sha1=top.sha1,
+                **_validity_of(top, timedelta(days=lifetime_days)))
+    certs = [end.cert] + [i.cert for i in reversed(issued[1:])]
+    flags = [top] + list(reversed(levels[1:]))
+    served = [corrupt_signature(c) if f.bad_signature else c for c, f in zip(certs, flags,
+                                                                              strict=True)]
+    if not send_all and len(served) > 1:
+        served = served[:-1]
+    anchor = issued[0].cert
+    if levels[0].bad_signature:
+        anchor = corrupt_signature(anchor)
+    return Chain(host, served, [anchor])
+
+
+def _validity_of(level: Level, lifetime: timedelta) -> dict:
+    if level.expired:
+        return {"not_before": NOW - lifetime - timedelta(days=2), "lifetime": lifetime}
+    if level.not_yet_valid:
+        return {"not_before": NOW + timedelta(days=2), "lifetime": lifetime}
+    return {"not_before": NOW - timedelta(days=30), "lifetime": lifetime}
+
+
+def levels_strategy():  # type: ignore[no-untyped-def]  # hypothesis is a test dependency
+    """A hypothesis strategy of :class:`Level`: each problem is rare, so most chains are clean."""
+    from hypothesis import strategies as st
+
+    rare = st.sampled_from([False] * 8 + [True])
+    return st.builds(
+        Level,
+        path_len=st.sampled_from([None, None, None, 0, 1]),
+        permitted=st.sampled_from([None, None, None, "example.test", "other.test"]),
+        excluded=st.sampled_from([None, None, None, "bad.example.test"]),
+        eku_client_only=rare,
+        expired=rare,
+        not_yet_valid=rare,
+        ca_false=rare,
+        no_cert_sign=rare,
+        sha1=rare,
+        bad_signature=rare,
+    )
+
+
+#: hosts for random chains: inside, inside-but-excluded and outside the subtrees above
+RANDOM_HOSTS = ("www.example.test", "a.bad.example.test", "www.other.test")

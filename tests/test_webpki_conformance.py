@@ -19,20 +19,26 @@ from chaingen import (
     CLIENT_AUTH,
     NO_CERT_SIGN,
     NOW,
+    RANDOM_HOSTS,
     SERVER_AUTH,
     Chain,
     Issued,
+    Level,
+    build_random_chain,
     corrupt_signature,
     cross_sign,
     intermediate,
     issue,
     key,
     leaf,
+    levels_strategy,
     name,
     root,
 )
 from cryptography import x509
 from cryptography.x509.verification import DNSName, PolicyBuilder, Store, VerificationError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from certcheck.evaluate import evaluate
 from certcheck.model import TargetResult
@@ -400,3 +406,32 @@ def test_chaingen_issued_pairs_key_and_certificate() -> None:
     end: Issued = issue(HOST, anchor)
     end.cert.verify_directly_issued_by(anchor.cert)
     assert end.cert.public_key() == end.key.public_key()
+
+
+# -- the same invariant over random chains (property-style)
+
+_LEAF_PROBLEMS = st.builds(Level, expired=st.sampled_from([False] * 8 + [True]),
+                           eku_client_only=st.sampled_from([False] * 8 + [True]),
+                           sha1=st.sampled_from([False] * 8 + [True]),
+                           bad_signature=st.sampled_from([False] * 8 + [True]))
+
+
+@settings(max_examples=80, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(
+    levels=st.lists(levels_strategy(), min_size=1, max_size=4),
+    host=st.sampled_from(RANDOM_HOSTS),
+    leaf_level=_LEAF_PROBLEMS,
+    send_all=st.sampled_from([True, True, True, False]),
+    long_validity=st.booleans(),
+)
+def test_random_chains_are_never_judged_more_leniently(
+    levels: list[Level], host: str, leaf_level: Level, send_all: bool, long_validity: bool
+) -> None:
+    chain = build_random_chain(levels, host, leaf_level=leaf_level, send_all=send_all,
+                               lifetime_days=900 if long_validity else 90)
+    result = evaluate(chain.facts(), chain.policy(), NOW)
+    if validator_accepts(chain):
+        assert path_errors(result) == [], [(f.rule_id, f.evidence) for f in result.findings]
+    else:
+        assert_rejected(result)
