@@ -153,3 +153,36 @@ def test_every_cutoff_kind_before_on_and_after(kind, moment, fires):
     rule = DistrustRule("chrome", kind, None if kind == "full" else cutoff, "test", None, "x", "")
     when = datetime.fromisoformat(moment).replace(tzinfo=UTC)
     assert _fires(rule, Issuance(not_before=when, earliest_sct=when)) is fires
+
+
+def test_injected_table_and_two_dated_rules_of_one_kind():
+    """table= replaces the shipped index; a removal and a notice of one kind both count."""
+    from datetime import date
+
+    from certcheck.platforms import DistrustEvent, DistrustRule
+
+    sha = "ab" * 32
+    notice = DistrustRule("apple", "full", None, "notice", date(2020, 2, 25), "https://n", "")
+    removal = DistrustRule("apple", "full", None, "store", date(2023, 8, 9), "https://r", "")
+    table = {sha: [DistrustEvent("Test CA", ((sha, "Test CA"),), (removal, notice), "https://e")]}
+    issued = datetime(2019, 1, 1, tzinfo=UTC)
+
+    def run(now):
+        found = distrust_findings([(sha, "Test CA"), (sha, "again")], leaf(issued), [], PROFILE,
+                                  now, table=table)
+        return {f.rule_id: f for f in found}
+
+    assert distrust_findings([(sha, "x")], leaf(issued), [], PROFILE,
+                             datetime(2024, 1, 1, tzinfo=UTC)) == []  # not in the shipped data
+    before = run(datetime(2020, 2, 24, tzinfo=UTC))
+    assert set(before) == {"ca_distrust_scheduled"}
+    assert [e["date"] for e in before["ca_distrust_scheduled"].evidence["events"]] == [
+        "2020-02-25", "2023-08-09"]
+    between = run(datetime(2020, 2, 25, tzinfo=UTC))
+    assert [e["effective"] for e in between["ca_fully_distrusted"].evidence["events"]] == ["notice"]
+    assert [e["date"] for e in between["ca_distrust_scheduled"].evidence["events"]] == [
+        "2023-08-09"]
+    after = run(datetime(2023, 8, 9, tzinfo=UTC))
+    assert set(after) == {"ca_fully_distrusted"}
+    assert [e["effective"] for e in after["ca_fully_distrusted"].evidence["events"]] == [
+        "store", "notice"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import struct
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -74,18 +75,26 @@ def issuance(leaf: x509.Certificate, tls_scts: list[str]) -> Issuance:
     return Issuance(leaf.not_valid_before_utc, min(times) if times else None)
 
 
+def _compared(rule: DistrustRule, when: Issuance) -> tuple[datetime, str]:
+    """The issuance moment a dated rule compares with its cut-off, and what it is."""
+    if rule.kind == "issued_before":
+        return when.not_before, "notBefore"
+    if rule.kind == "sct_after" or rule.platform in SCT_DATED:
+        if when.earliest_sct is not None:
+            return when.earliest_sct, "earliest SCT"
+    return when.not_before, "notBefore"
+
+
 def _fires(rule: DistrustRule, when: Issuance) -> bool:
     if rule.kind == "full":
         return True
     if rule.cutoff is None:
         return False
-    if rule.kind == "issued_after":
-        return when.time_for(rule.platform) > rule.cutoff
-    if rule.kind == "sct_after":
-        moment = when.earliest_sct or when.not_before
+    moment, _ = _compared(rule, when)
+    if rule.kind in ("issued_after", "sct_after"):
         return moment > rule.cutoff
     if rule.kind == "issued_before":
-        return when.not_before < rule.cutoff
+        return moment < rule.cutoff
     return False
 
 
@@ -112,18 +121,26 @@ def distrust_findings(
     tls_scts: list[str],
     profile: Profile,
     now: datetime,
+    *,
+    table: Mapping[str, Sequence[DistrustEvent]] | None = None,
 ) -> list[Finding]:
-    """Findings for every distrust event that covers one of ``certificates`` (sha256, name)."""
-    index = distrust_by_fingerprint()
+    """Findings for every distrust event that covers one of ``certificates`` (sha256, name).
+
+    ``table`` (sha256 -> events) replaces the shipped rules/distrusted_cas.toml index; tests use
+    it to attach real events to generated CA certificates.
+    """
+    index = distrust_by_fingerprint() if table is None else table
     when = issuance(leaf, tls_scts)
     full: list[dict[str, Any]] = []
     after: dict[str, list[dict[str, Any]]] = {}
     scheduled: list[dict[str, Any]] = []
-    seen: set[tuple[str, str, str, str]] = set()
+    # One entry per (event, rule) even when several listed certificates lead to it; two rules
+    # of the same kind but different dates (a store removal and a notice) are both kept.
+    seen: set[tuple[str, DistrustRule]] = set()
     for sha, name in certificates:
         for event in index.get(sha, []):
             for rule in event.rules:
-                key = (event.name, rule.platform, rule.kind, str(rule.cutoff))
+                key = (event.name, rule)
                 if key in seen:
                     continue
                 seen.add(key)
@@ -153,12 +170,9 @@ def distrust_findings(
                 if rule.kind == "full":
                     full.append(entry)
                 elif rule.platform in AFTER_RULES:
-                    entry["issued"] = iso(when.time_for(rule.platform))
-                    entry["issued_basis"] = (
-                        "earliest SCT"
-                        if rule.platform in SCT_DATED and when.earliest_sct
-                        else "notBefore"
-                    )
+                    moment, basis = _compared(rule, when)
+                    entry["issued"] = iso(moment)
+                    entry["issued_basis"] = basis
                     after.setdefault(AFTER_RULES[rule.platform], []).append(entry)
     findings: list[Finding] = []
     if full:
