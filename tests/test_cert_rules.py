@@ -142,6 +142,14 @@ def test_cn_only_certificate():
     assert {"san_missing_or_cn_only", "hostname_mismatch"} <= set(found)
 
 
+def test_host_only_in_the_cn_beside_a_san_is_a_mismatch():
+    """With DNS SAN entries present no client falls back to the CN (RFC 6125 §6.4.4)."""
+    found, _ = run([leaf(san=("www.other.test",)), INTER])  # CN is good.example.test
+    assert "san_missing_or_cn_only" not in found
+    assert found["hostname_mismatch"].breaks == ["all"]
+    assert "only in the subject CN" in found["hostname_mismatch"].evidence["note"]
+
+
 def test_self_signed_leaf():
     cert = make_cert("good.example.test")
     found, _ = run([cert])

@@ -327,10 +327,12 @@ def test_chain_order_evidence(scanned):
 
 
 def test_verdicts_follow_breaks(scanned):
-    # self-signed breaks every phone; a CN-only name breaks iOS but not Android.
+    # self-signed breaks every phone; a CN-only name breaks iOS and Android 9+, not Android < 7.
     assert set(scanned["self_signed"].verdicts.values()) == {"fail"}
     assert scanned["no_san"].verdicts["ios"] == "fail"
-    assert scanned["no_san"].verdicts["android"] == "pass"
+    assert scanned["no_san"].verdicts["android"] == "fail"
+    no_san = {f.rule_id: f for f in scanned["no_san"].findings}
+    assert "android_legacy" not in no_san["san_missing_or_cn_only"].breaks
     assert scanned["no_eku"].verdicts["ios"] == "fail"
     assert scanned["long_validity"].verdicts["ios"] == "fail"
     # Apple's lifetime limit concerns iOS only (the sample CA is private: no BR warning).

@@ -144,8 +144,10 @@ def _name_rules(out: _Collector, leaf: x509.Certificate, host: str) -> None:
         if cn_covers:
             return
     elif cn_covers:
-        out.add("san_missing_or_cn_only", {**evidence, "reason": "host only in the subject CN"})
-        return
+        # With DNS names in the SAN no client falls back to the CN (RFC 6125 §6.4.4,
+        # RFC 2818 §3.1): the host is simply not covered.
+        evidence["note"] = "the host is only in the subject CN; clients ignore the CN when "
+        evidence["note"] += "the certificate has subjectAltName entries"
     if check.too_deep_wildcards:
         out.add(
             "wildcard_invalid",
