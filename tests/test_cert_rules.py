@@ -385,3 +385,17 @@ def test_profile_severity_wins_over_a_computed_one():
     low = Profile("low", "", 30, 7, {"cert_expiring_soon": "info"})
     found, _ = run([soon, INTER], profile=low)
     assert found["cert_expiring_soon"].severity == "info"
+
+
+def test_chain_to_a_compromised_root_names_it():
+    """eDellRoot's key is public: the root not sent is named, not "send the intermediate"."""
+    edell = make_cert("eDellRoot", ca=True, key=RSA_CA, lifetime=timedelta(days=3650),
+                      not_before=NOW - timedelta(days=365))
+    cert = make_cert("good.example.test", edell, RSA_CA)
+    found, _ = run([cert])
+    assert found["ca_key_compromised"].breaks == ["all"]
+    assert found["ca_key_compromised"].evidence["matched_by"] == "name"
+    assert "chain_incomplete" not in found and "untrusted_root" not in found
+    # A CA of that name with its own key, trusted by the user, is not the compromised one.
+    found, _ = run([cert], trust=TrustStore(system=[], extra=[edell]))
+    assert "ca_key_compromised" not in found

@@ -30,6 +30,7 @@ from certcheck.evaluate.certinfo import (
     signature_hash,
     subject_str,
 )
+from certcheck.evaluate.compromised import find_compromised
 from certcheck.evaluate.names import check_host
 from certcheck.evaluate.trust import PathResult, TrustStore, build_path
 from certcheck.model import Finding
@@ -379,7 +380,17 @@ def _path_rules(
     finding that names the path problem: a policy finding never hides it.
     """
     self_signed = is_self_signed(leaf) and trust.source_of(leaf) != "system"
-    if self_signed:
+    top = result.path[-1]
+    compromised = find_compromised(
+        [*served, *result.path], None if result.anchored or self_signed else top.issuer
+    )
+    for evidence in compromised:
+        # Even when the user's own store trusts it: anyone holding the key can impersonate.
+        out.add("ca_key_compromised", evidence)
+    if compromised and not result.anchored:
+        # Not "send the intermediate" or "unknown root": the fix is to remove that root.
+        pass
+    elif self_signed:
         out.add(
             "self_signed_leaf", {"subject": subject_str(leaf.subject), "sha256": fingerprint(leaf)}
         )
