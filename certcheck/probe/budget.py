@@ -47,6 +47,9 @@ class ConnectionBudget:
         self.peak = 0
         self._active = 0
         self.deadline = time.monotonic() + total_seconds if total_seconds else math.inf
+        #: threads of this target waiting for a --per-host slot, and since when (see below)
+        self._host_waiters = 0
+        self._waiting_since = 0.0
 
     def remaining(self) -> float:
         """Seconds left before the overall deadline (inf when there is none)."""
@@ -54,6 +57,30 @@ class ConnectionBudget:
 
     def expired(self) -> bool:
         return self.remaining() <= 0
+
+    def _wait_for_host(self) -> None:
+        """Take a --per-host slot; the time spent waiting for it is not charged to the budget.
+
+        Many targets may queue for one address, and the budget bounds how long *this*
+        target's server can keep the probe busy, not how long the other targets on that
+        address take.  The wait still ends: every slot holder is bounded by its own
+        budget.  Overlapping waits of the target's parallel probes count once.
+        """
+        assert self._host is not None
+        with self._lock:
+            self._host_waiters += 1
+            if self._host_waiters == 1:
+                self._waiting_since = time.monotonic()
+        try:
+            self._host.acquire()
+        finally:
+            with self._lock:
+                # Credit the wait so far now (this thread is about to use the deadline);
+                # a thread still waiting is credited from here on.
+                now = time.monotonic()
+                self.deadline += now - self._waiting_since
+                self._waiting_since = now
+                self._host_waiters -= 1
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -64,8 +91,8 @@ class ConnectionBudget:
         if not _acquire(self._slots, self.remaining()):
             raise BudgetExhausted("probe time budget exhausted")
         try:
-            if self._host is not None and not _acquire(self._host, self.remaining()):
-                raise BudgetExhausted("probe time budget exhausted waiting for --per-host")
+            if self._host is not None:
+                self._wait_for_host()
             try:
                 rate = self.context.rate if self.context else None
                 if rate is not None and not rate.acquire(self.deadline):

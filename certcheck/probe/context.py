@@ -8,10 +8,35 @@ each host name is resolved once per scan.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+
+def address_key(address: tuple) -> str:
+    """The server a socket address points at, whatever its port or spelling.
+
+    ``--per-host`` counts per *address*: ``("127.0.0.1", 443)`` and
+    ``("127.0.0.1", 8443)`` are one server; so are ``::ffff:192.0.2.1`` and
+    ``192.0.2.1`` (an IPv4-mapped IPv6 address, RFC 4291 section 2.5.5.2) and the
+    differently written forms of one IPv6 address.  A link-local IPv6 address is
+    only one server per interface, so a scope id is kept.
+    """
+    text, _, scope = str(address[0]).partition("%")
+    if not scope and len(address) >= 4 and address[3]:
+        scope = str(address[3])  # (host, port, flowinfo, scope_id) of an AF_INET6 address
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return str(address[0]).lower()  # not an IP literal: compare as text
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        if scope:
+            return f"{ip}%{scope}"
+    return str(ip)
 
 
 class RateLimiter:
@@ -47,24 +72,25 @@ class ScanContext:
         self.per_host = per_host
         self.rate = RateLimiter(rate) if rate else None
         self._lock = threading.Lock()
-        self._hosts: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+        #: keyed by :func:`address_key`: one semaphore per server address, all ports
+        self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._dns: dict[tuple[str, int], Any] = {}
         self._dns_locks: dict[tuple[str, int], threading.Lock] = {}
         #: most connections ever open at once to one address (for tests and reports)
         self.peak_per_host = 0
-        self._active: dict[tuple[str, int], int] = {}
+        self._active: dict[str, int] = {}
 
     def host_slots(self, address: tuple) -> threading.BoundedSemaphore | None:
         if self.per_host is None:
             return None
-        key = (address[0], address[1])
+        key = address_key(address)
         with self._lock:
             if key not in self._hosts:
                 self._hosts[key] = threading.BoundedSemaphore(self.per_host)
             return self._hosts[key]
 
     def opened(self, address: tuple, delta: int) -> None:
-        key = (address[0], address[1])
+        key = address_key(address)
         with self._lock:
             self._active[key] = self._active.get(key, 0) + delta
             self.peak_per_host = max(self.peak_per_host, self._active[key])
