@@ -22,7 +22,6 @@ Every mistake is a :class:`PolicyFileError` naming the file, line and key.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 
 from certcheck.catalog import Profile, load_catalog, load_profiles
 from certcheck.model import SEVERITY_ORDER, Finding
+from certcheck.safeload import LoadError, load_toml, quote
 
 OFF = "off"
 _TOP_KEYS = {"base", "description", "warn_days", "crit_days", "severity", "ignore"}
@@ -59,6 +59,8 @@ class Ignore:
 
 
 def _line_of(text: str, key: str) -> int | None:
+    if len(key) > 200:
+        return None
     pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=", re.MULTILINE)
     match = pattern.search(text)
     return text.count("\n", 0, match.start()) + 1 if match else None
@@ -73,9 +75,11 @@ def parse_ignore(value: str) -> Ignore:
     """``RULE_ID`` or ``RULE_ID:HOST`` from the command line."""
     rule, _, host = value.partition(":")
     if rule not in load_catalog():
-        raise PolicyFileError(f"--ignore {value!r}: unknown rule id {rule!r} (see certcheck rules)")
+        raise PolicyFileError(
+            f"--ignore {quote(value)}: unknown rule id {quote(rule)} (see certcheck rules)"
+        )
     if ":" in value and not host:
-        raise PolicyFileError(f"--ignore {value!r}: empty host after ':'")
+        raise PolicyFileError(f"--ignore {quote(value)}: empty host after ':'")
     return Ignore(rule=rule, host=host.lower() or None)
 
 
@@ -85,14 +89,21 @@ def _parse_ignores(items: Any, path: str, text: str) -> list[Ignore]:
     ignores = []
     catalog = load_catalog()
     for item in items:
+        if not isinstance(item, dict):
+            raise PolicyFileError(
+                f"{_where(path, text, 'ignore')}: 'ignore' must be [[ignore]] tables, "
+                f"got {quote(item)}"
+            )
         unknown = set(item) - _IGNORE_KEYS
         if unknown:
             key = sorted(unknown)[0]
-            raise PolicyFileError(f"{_where(path, text, key)}: unknown key {key!r} in [[ignore]]")
+            raise PolicyFileError(
+                f"{_where(path, text, key)}: unknown key {quote(key)} in [[ignore]]"
+            )
         rule = item.get("rule")
         if not isinstance(rule, str) or rule not in catalog:
             raise PolicyFileError(
-                f"{_where(path, text, 'rule')}: [[ignore]] rule {rule!r} is not a rule id"
+                f"{_where(path, text, 'rule')}: [[ignore]] rule {quote(rule)} is not a rule id"
             )
         until = item.get("until")
         if isinstance(until, datetime):
@@ -104,9 +115,10 @@ def _parse_ignores(items: Any, path: str, text: str) -> list[Ignore]:
         host = item.get("host")
         if host is not None and not isinstance(host, str):
             raise PolicyFileError(f"{_where(path, text, 'host')}: host must be a string")
-        ignores.append(
-            Ignore(rule, host.lower() if host else None, until, str(item.get("reason", "")), path)
-        )
+        reason = item.get("reason", "")
+        if not isinstance(reason, str):
+            raise PolicyFileError(f"{_where(path, text, 'reason')}: reason must be a string")
+        ignores.append(Ignore(rule, host.lower() if host else None, until, reason, path))
     return ignores
 
 
@@ -120,20 +132,23 @@ def load_policy_file(path: Path) -> tuple[Profile, list[Ignore]]:
     except UnicodeDecodeError as exc:
         raise PolicyFileError(f"--profile-file {name!r}: not UTF-8 text") from exc
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyFileError(f"{name}: not valid TOML ({exc})") from exc
+        data = load_toml(text, name)
+    except LoadError as exc:
+        raise PolicyFileError(str(exc)) from None
     unknown = set(data) - _TOP_KEYS
     if unknown:
         key = sorted(unknown)[0]
-        raise PolicyFileError(f"{_where(name, text, key)}: unknown key {key!r}")
+        raise PolicyFileError(f"{_where(name, text, key)}: unknown key {quote(key)}")
     profiles = load_profiles()
     base_name = data.get("base", "wechat")
-    if base_name not in profiles:
+    if not isinstance(base_name, str) or base_name not in profiles:
         raise PolicyFileError(
-            f"{_where(name, text, 'base')}: base {base_name!r} is not one of "
+            f"{_where(name, text, 'base')}: base {quote(base_name)} is not one of "
             f"{', '.join(sorted(profiles))}"
         )
+    description = data.get("description", f"user profile from {name}")
+    if not isinstance(description, str):
+        raise PolicyFileError(f"{_where(name, text, 'description')}: description must be a string")
     base = profiles[base_name]
     days = {}
     for key in ("warn_days", "crit_days"):
@@ -148,16 +163,18 @@ def load_policy_file(path: Path) -> tuple[Profile, list[Ignore]]:
     catalog = load_catalog()
     for rule_id, value in overrides.items():
         if rule_id not in catalog:
-            raise PolicyFileError(f"{_where(name, text, rule_id)}: unknown rule id {rule_id!r}")
-        if value not in SEVERITY_ORDER and value != OFF:
+            raise PolicyFileError(
+                f"{_where(name, text, rule_id)}: unknown rule id {quote(rule_id)}"
+            )
+        if not isinstance(value, str) or (value not in SEVERITY_ORDER and value != OFF):
             raise PolicyFileError(
                 f"{_where(name, text, rule_id)}: severity of {rule_id} must be error, "
-                f"warning, info or off (got {value!r})"
+                f"warning, info or off (got {quote(value)})"
             )
         severity[rule_id] = value
     profile = Profile(
         name=f"{path.stem} (based on {base_name})",
-        description=str(data.get("description", f"user profile from {name}")),
+        description=description,
         warn_days=days["warn_days"],
         crit_days=days["crit_days"],
         severity=severity,  # type: ignore[arg-type]  # may contain "off"

@@ -16,9 +16,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from certcheck.model import Target
+from certcheck.safeload import clip, quote
 
 DEFAULT_PORTS = {"https": 443, "wss": 443, "tls": 443}
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$", re.IGNORECASE)
+_SPACE = re.compile(r"\s")  # the characters str.isspace() accepts
 
 
 class TargetError(ValueError):
@@ -35,7 +37,7 @@ def is_ip(host: str) -> bool:
 
 def _check_host(host: str, raw: str) -> str:
     if not host:
-        raise TargetError(f"{raw!r}: empty host name")
+        raise TargetError(f"{quote(raw)}: empty host name")
     if is_ip(host):
         return host
     if host.endswith("."):
@@ -43,14 +45,18 @@ def _check_host(host: str, raw: str) -> str:
     try:
         ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
     except UnicodeError as exc:
-        raise TargetError(f"{raw!r}: host {host!r} is not a valid internationalised name") from exc
+        raise TargetError(
+            f"{quote(raw)}: host {quote(host)} is not a valid internationalised name"
+        ) from exc
     if len(ascii_host) > 253:
-        raise TargetError(f"{raw!r}: host name is longer than 253 characters")
+        raise TargetError(f"{quote(raw)}: host name is longer than 253 characters")
     for label in ascii_host.split("."):
         if len(label) > 63:
-            raise TargetError(f"{raw!r}: label {label[:20]!r}... is longer than 63 characters")
+            raise TargetError(
+                f"{quote(raw)}: label {quote(label, 20)} is longer than 63 characters"
+            )
         if not _LABEL.match(label):
-            raise TargetError(f"{raw!r}: {label!r} is not a valid host name label")
+            raise TargetError(f"{quote(raw)}: {quote(label)} is not a valid host name label")
     return ascii_host.lower()
 
 
@@ -58,11 +64,11 @@ def _check_port(port: str | int | None, raw: str, default: int) -> int:
     if port is None or port == "":
         return default
     text = str(port)
-    if not text.isdigit():
-        raise TargetError(f"{raw!r}: port {text!r} is not a number")
-    value = int(text)
+    if not (text.isascii() and text.isdigit()):
+        raise TargetError(f"{quote(raw)}: port {quote(text)} is not a number")
+    value = int(text) if len(text) <= 6 else 0
     if not 1 <= value <= 65535:
-        raise TargetError(f"{raw!r}: port {value} is outside 1-65535")
+        raise TargetError(f"{quote(raw)}: port {clip(text, 20)} is outside 1-65535")
     return value
 
 
@@ -70,17 +76,17 @@ def _split_host_port(hostport: str, raw: str) -> tuple[str, str | None]:
     if hostport.startswith("["):
         end = hostport.find("]")
         if end < 0:
-            raise TargetError(f"{raw!r}: unclosed '[' in IPv6 address")
+            raise TargetError(f"{quote(raw)}: unclosed '[' in IPv6 address")
         host, rest = hostport[1:end], hostport[end + 1 :]
         if not is_ip(host) or ":" not in host:
-            raise TargetError(f"{raw!r}: {host!r} is not an IPv6 address")
+            raise TargetError(f"{quote(raw)}: {quote(host)} is not an IPv6 address")
         if rest and not rest.startswith(":"):
-            raise TargetError(f"{raw!r}: unexpected {rest!r} after the IPv6 address")
+            raise TargetError(f"{quote(raw)}: unexpected {quote(rest)} after the IPv6 address")
         return host, rest[1:] if rest else None
     if hostport.count(":") > 1:
         if is_ip(hostport):
             return hostport, None
-        raise TargetError(f"{raw!r}: write IPv6 addresses in brackets, e.g. [::1]:443")
+        raise TargetError(f"{quote(raw)}: write IPv6 addresses in brackets, e.g. [::1]:443")
     host, sep, port = hostport.partition(":")
     return host, (port if sep else None)
 
@@ -90,8 +96,8 @@ def parse_target(raw: str) -> Target:
     text = raw.strip()
     if not text:
         raise TargetError("empty target")
-    if any(ch.isspace() for ch in text):
-        raise TargetError(f"{raw!r}: contains white space")
+    if _SPACE.search(text):
+        raise TargetError(f"{quote(raw)}: contains white space")
     scheme = "https"
     path = ""
     if "://" in text:
@@ -99,14 +105,15 @@ def parse_target(raw: str) -> Target:
         scheme = scheme.lower()
         if scheme not in DEFAULT_PORTS:
             raise TargetError(
-                f"{raw!r}: unsupported scheme {scheme!r} (use https://, wss:// or a bare host)"
+                f"{quote(raw)}: unsupported scheme {quote(scheme)} "
+                "(use https://, wss:// or a bare host)"
             )
         try:
             parts = urlsplit(text)
         except ValueError as exc:
-            raise TargetError(f"{raw!r}: {exc}") from exc
+            raise TargetError(f"{quote(raw)}: {clip(str(exc))}") from exc
         if parts.username or parts.password:
-            raise TargetError(f"{raw!r}: user names and passwords are not allowed in targets")
+            raise TargetError(f"{quote(raw)}: user names and passwords are not allowed in targets")
         hostport = parts.netloc
         path = parts.path + (f"?{parts.query}" if parts.query else "")
     else:
@@ -128,10 +135,10 @@ def parse_resolve(raw: str) -> tuple[str, int, str]:
     host, sep1, rest = raw.partition(":")
     port, sep2, addr = rest.partition(":")
     if not (sep1 and sep2) or not host or not addr:
-        raise TargetError(f"--resolve {raw!r}: expected HOST:PORT:ADDRESS")
+        raise TargetError(f"--resolve {quote(raw)}: expected HOST:PORT:ADDRESS")
     addr = addr[1:-1] if addr.startswith("[") and addr.endswith("]") else addr
     if not is_ip(addr):
-        raise TargetError(f"--resolve {raw!r}: {addr!r} is not an IP address")
+        raise TargetError(f"--resolve {quote(raw)}: {quote(addr)} is not an IP address")
     try:
         return _check_host(host, raw), _check_port(port, raw, 443), addr
     except TargetError as exc:
@@ -157,7 +164,7 @@ def read_targets_file(path: Path) -> Iterator[tuple[int, str]]:
     try:
         handle = path.open(encoding="utf-8")
     except OSError as exc:
-        raise TargetError(f"--targets-file {str(path)!r}: {exc.strerror or exc}") from exc
+        raise TargetError(f"--targets-file {quote(str(path))}: {exc.strerror or exc}") from exc
     with handle:
         try:
             for number, line in enumerate(handle, 1):
@@ -166,7 +173,7 @@ def read_targets_file(path: Path) -> Iterator[tuple[int, str]]:
                     yield number, text
         except UnicodeDecodeError as exc:
             raise TargetError(
-                f"--targets-file {str(path)!r}: not UTF-8 text ({exc.reason})"
+                f"--targets-file {quote(str(path))}: not UTF-8 text ({exc.reason})"
             ) from exc
 
 
@@ -241,7 +248,7 @@ def parse_shard(value: str) -> tuple[int, int]:
     """``K/N`` (1-based): this machine scans part K of N."""
     k, sep, n = value.partition("/")
     if not sep or not k.isdigit() or not n.isdigit() or not 1 <= int(k) <= int(n):
-        raise TargetError(f"--shard {value!r}: expected K/N with 1 <= K <= N, e.g. 2/4")
+        raise TargetError(f"--shard {quote(value)}: expected K/N with 1 <= K <= N, e.g. 2/4")
     return int(k), int(n)
 
 

@@ -17,14 +17,13 @@ Every error names the file and the field; nothing here touches the network.
 from __future__ import annotations
 
 import difflib
-import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from certcheck.miniprogram.limits import Limits, host_apps, load_limits
+from certcheck.safeload import LoadError, clip, load_json, load_toml, quote
 
 PREFETCH_FIELD = "prefetchdomain"
 TIMEOUT_FIELD = "networkTimeout"
@@ -135,14 +134,15 @@ def _timeouts(value: Any, where: str, limits: Limits) -> dict[str, int]:
     for key, ms in value.items():
         if key not in limits.timeout_keys:
             raise ConfigError(
-                f"{where}.{key}: unknown field{_suggest(key, known)} (expected {', '.join(known)})"
+                f"{where}.{clip(key, 100)}: unknown field{_suggest(key, known)} "
+                f"(expected {', '.join(known)})"
             )
         if isinstance(ms, bool) or not isinstance(ms, int | float):
             raise ConfigError(
                 f"{where}.{key} must be a number of milliseconds, got {_type_name(ms)}"
             )
         if ms <= 0:
-            raise ConfigError(f"{where}.{key} must be more than 0 milliseconds, got {ms}")
+            raise ConfigError(f"{where}.{key} must be more than 0 milliseconds, got {quote(ms)}")
         result[key] = round(ms)
     return result
 
@@ -163,17 +163,18 @@ def _host_app(data: dict[str, Any], source: str, override: str | None) -> str:
             )
         if given not in known:
             raise ConfigError(
-                f"{source}: {HOST_APP_FIELD}: unknown host app {given!r}{_suggest(given, known)} "
+                f"{source}: {HOST_APP_FIELD}: unknown host app {quote(given)}"
+                f"{_suggest(given, known)} "
                 f"(expected {', '.join(known)})"
             )
         if override is not None and override != given:
             raise ConfigError(
-                f"{source}: {HOST_APP_FIELD} is {given!r} but --host-app says {override!r}: "
-                "drop one of them"
+                f"{source}: {HOST_APP_FIELD} is {quote(given)} but --host-app says "
+                f"{quote(override)}: drop one of them"
             )
     chosen = override or given or known[0]
     if chosen not in known:
-        raise ConfigError(f"unknown host app {chosen!r} (expected {', '.join(known)})")
+        raise ConfigError(f"unknown host app {quote(chosen)} (expected {', '.join(known)})")
     return chosen
 
 
@@ -181,7 +182,7 @@ def _call_timeout(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{where} must be a number of milliseconds, got {_type_name(value)}")
     if value <= 0:
-        raise ConfigError(f"{where} must be more than 0 milliseconds, got {value}")
+        raise ConfigError(f"{where} must be more than 0 milliseconds, got {quote(value)}")
     return round(value)
 
 
@@ -224,7 +225,7 @@ def parse_config(
         HOST_APP_FIELD,
     ]
     for key, value in data.items():
-        where = f"{source}: {key}"
+        where = f"{source}: {clip(key, 100)}"
         if key in config.domains:
             config.domains[key] = _string_list(value, where)
         elif key == PREFETCH_FIELD:
@@ -272,7 +273,9 @@ def config_from_urls(
     """
     if limits is None:
         if host_app is not None and host_app not in host_apps():
-            raise ConfigError(f"unknown host app {host_app!r} (expected {', '.join(host_apps())})")
+            raise ConfigError(
+                f"unknown host app {quote(host_app)} (expected {', '.join(host_apps())})"
+            )
         limits = load_limits(host_app)
     by_scheme = {scheme: api for api, scheme in reversed(limits.schemes.items())}
     config = MiniProgramConfig(
@@ -317,18 +320,12 @@ def loads(
     """Parse JSON or TOML text; ``fmt`` is "json", "toml" or None (guess from the text)."""
     if fmt is None:
         fmt = "json" if text.lstrip()[:1] in ("{", "[") else "toml"
-    if fmt == "json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"{source}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-            ) from exc
-    else:
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{source}: not valid TOML ({exc})") from exc
+    try:
+        data = load_json(text, source) if fmt == "json" else load_toml(text, source)
+    except LoadError as exc:
+        if exc.syntax is not None and fmt == "json":
+            raise ConfigError(f"{source}: not valid JSON ({exc.syntax})") from None
+        raise ConfigError(str(exc)) from None
     return parse_config(data, source, host_app=host_app)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,6 +27,7 @@ from certcheck.model import Target
 from certcheck.monitor.redact import Redactor
 from certcheck.monitor.tomllines import key_lines, line_of
 from certcheck.policyfile import PolicyFileError, load_policy_file
+from certcheck.safeload import LoadError, clip, load_toml
 from certcheck.targets import TargetError, is_ip, parse_target
 
 Level = Literal["info", "warning", "error"]
@@ -241,7 +241,7 @@ class _Located:
     def error(self, path: tuple[str | int, ...], message: str) -> ConfigError:
         line = line_of(self.lines, path)
         where = f"{self.source}:{line}" if line else self.source
-        return ConfigError(f"{where}: {_format_path(path)}: {message}")
+        return ConfigError(f"{where}: {clip(_format_path(path))}: {message}")
 
 
 def _substitute(
@@ -493,9 +493,11 @@ def parse_config(text: str, source: str, base: Path, strict_env: bool = True) ->
     """
     where = _Located(source, text)
     try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+        raw = load_toml(text, source)
+    except LoadError as exc:
+        if exc.syntax is not None:
+            raise ConfigError(f"{source}: not valid TOML: {exc.syntax}") from None
+        raise ConfigError(str(exc)) from None
     redactor = Redactor()
     data = _substitute(raw, (), where, redactor, strict_env)
     try:
