@@ -11,6 +11,12 @@ spending the whole retry budget again.
 
 HTTP uses the standard library's ``urllib`` (a JSON POST with a timeout needs
 nothing more; proxies from the usual environment variables are honoured).
+Redirects are not followed the way ``urllib`` would (as a GET that drops the
+body but keeps ``Authorization`` and custom headers, whatever the new host):
+only a 307/308 to the same origin is re-sent, with the same method, body and
+headers, for at most :data:`MAX_REDIRECTS` hops.  Any other redirect is a failed
+delivery that stays in the outbox, so the alert is neither lost nor its
+credentials handed to another host.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from email.message import Message as EmailMessage
+from typing import IO, Any, Protocol
+from urllib.parse import urljoin, urlsplit
 
 from certcheck import __version__
 from certcheck.monitor.alerts import Message
@@ -34,8 +42,99 @@ from certcheck.monitor.redact import Redactor
 _MAX_ANSWER = 64 * 1024
 
 
+#: same-origin 307/308 hops followed for one delivery before it counts as failed
+MAX_REDIRECTS = 3
+#: longest error text a redirect produces (the Location header is the server's to choose)
+_MAX_REASON = 200
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 class DeliveryError(Exception):
     """One failed attempt; the message is safe to show (no URL, no secret)."""
+
+
+class RedirectRefused(DeliveryError):
+    """The receiver redirected and certcheck would not follow: retrying now will not help."""
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of ``url`` as RFC 6454 compares origins; None if unparseable."""
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or _DEFAULT_PORTS.get(scheme, 0)
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port
+
+
+def _printable(text: str) -> str:
+    """Control and bidi-override characters escaped: a hostile header must not reach a terminal."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
+def _where(url: str) -> str:
+    """Where a redirect points, without path or query: those may echo a secret of the URL."""
+    try:
+        parts = urlsplit(url)
+        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+            return "an unusable URL"
+        shown = f"{parts.scheme}://{parts.hostname}"
+        if parts.port is not None:
+            shown += f":{parts.port}"
+    except ValueError:
+        return "an unusable URL"
+    if parts.path not in ("", "/") or parts.query:
+        shown += "/…"
+    return _printable(shown)[:_MAX_REASON]
+
+
+class _RedirectPolicy(urllib.request.HTTPRedirectHandler):
+    """Re-send same-origin 307/308 unchanged; refuse every other redirect (see module doc)."""
+
+    def http_error_302(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: EmailMessage,
+    ) -> Any:
+        location = headers.get("Location") or headers.get("URI") or ""
+        hops: int = getattr(req, "certcheck_hops", 0)
+        try:
+            fp.read(_MAX_ANSWER)
+        finally:
+            fp.close()
+        if not location.strip():
+            raise RedirectRefused(f"HTTP {code} redirect without a Location")
+        try:
+            target = urljoin(req.full_url, location.strip())
+        except ValueError:
+            target = ""
+        here = _origin(req.full_url)
+        if code not in (307, 308) or here is None or _origin(target) != here:
+            raise RedirectRefused(
+                f"redirected to {_where(target)} (HTTP {code}); not followed, "
+                "so no credentials went there: update the channel URL"
+            )
+        if hops >= MAX_REDIRECTS:
+            raise RedirectRefused(f"more than {MAX_REDIRECTS} redirects (HTTP {code})")
+        again = urllib.request.Request(
+            target,
+            data=req.data,
+            headers=dict(req.headers),  # same origin: the credentials may go along
+            method=req.get_method(),
+        )
+        again.certcheck_hops = hops + 1  # type: ignore[attr-defined]
+        return self.parent.open(again, timeout=req.timeout)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+_OPENER = urllib.request.build_opener(_RedirectPolicy)
 
 
 def _post(url: str, data: bytes, headers: dict[str, str], timeout: float) -> bytes:
@@ -51,8 +150,10 @@ def _post(url: str, data: bytes, headers: dict[str, str], timeout: float) -> byt
     )
     try:
         # Only http(s) URLs get here: the configuration checks the scheme.
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
+        with _OPENER.open(request, timeout=timeout) as answer:
             return answer.read(_MAX_ANSWER)
+    except DeliveryError:
+        raise
     except urllib.error.HTTPError as exc:
         raise DeliveryError(f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
@@ -127,6 +228,8 @@ def send_with_retries(
         try:
             send(channel, message, settings.timeout_seconds)
             return attempt + 1, None
+        except RedirectRefused as exc:  # the same answer again; the next run retries
+            return attempt + 1, redactor.scrub(str(exc))
         except DeliveryError as exc:
             error = redactor.scrub(str(exc))
         except Exception as exc:  # noqa: BLE001 - a broken channel must not end the run

@@ -1,6 +1,10 @@
 """One monitor run at a time per history database.
 
-SQLite: an exclusive ``flock`` on ``<database>.lock`` beside the file.
+SQLite: an exclusive ``flock`` on ``<database>.lock`` beside the file -- the
+file's *real* path, so two configurations that reach one database by different
+spellings (a symlink, ``./x/../history.db``, a relative path from another
+folder) share one lock.  (A hard link is a second name for the file that no
+path resolution can see; do not give one history two hard-linked names.)
 PostgreSQL: a session-level advisory lock held on its own connection.  Both
 are released by the operating system or the server when the process dies, so
 a killed run never leaves a stale lock behind.
@@ -29,6 +33,17 @@ class LockBusy(RuntimeError):
 
 def _deadline_passed(start: float, wait: float) -> bool:
     return time.monotonic() - start >= wait
+
+
+def sqlite_lock_path(database: str) -> Path:
+    """The lock file of the SQLite history at ``database`` (see the module doc).
+
+    ``os.path.realpath`` resolves every symlink and ``..`` in the path, also when the
+    file does not exist yet; in-memory and unnamed databases keep the plain name.
+    """
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return Path(f"{database}.lock")
+    return Path(os.path.realpath(database) + ".lock")
 
 
 @contextlib.contextmanager

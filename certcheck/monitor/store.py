@@ -25,7 +25,7 @@ from certcheck.monitor import migrations
 from certcheck.monitor.alerts import Message
 from certcheck.monitor.changes import Change, Snapshot
 from certcheck.monitor.delivery import PendingDelivery
-from certcheck.monitor.lock import advisory_lock, file_lock
+from certcheck.monitor.lock import advisory_lock, file_lock, sqlite_lock_path
 from certcheck.monitor.redact import Redactor
 from certcheck.monitor.schema import alerts, changes, deliveries, results, runs
 from certcheck.report import jsondoc
@@ -124,7 +124,7 @@ class Store:
         """Exclusive use of this history for one monitor run (see :mod:`.lock`)."""
         if self.backend == "sqlite":
             database = self.engine.url.database or ""
-            with file_lock(Path(f"{database}.lock"), wait):
+            with file_lock(sqlite_lock_path(database), wait):
                 yield
         else:
             with advisory_lock(self.engine, self.label, wait):
