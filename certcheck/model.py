@@ -8,8 +8,13 @@ back.  The probe produces :class:`ServerFacts`; evaluation turns facts into
 from __future__ import annotations
 
 import base64
+import binascii
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from functools import cache
+from typing import Any, Literal, get_type_hints
+
+from certcheck.safeload import quote
+from certcheck.typecheck import FieldError, check_value
 
 Severity = Literal["info", "warning", "error"]
 SEVERITY_ORDER: dict[str, int] = {"info": 0, "warning": 1, "error": 2}
@@ -53,8 +58,15 @@ class Target:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Target:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+    def from_dict(cls, data: Any) -> Target:
+        """A target from JSON; :class:`FieldError` names a missing or malformed field."""
+        fields = _checked_fields(cls, data, required=("host",))
+        if not fields["host"]:
+            raise FieldError(("host",), "expected a host name, got ''")
+        port = fields.get("port", 443)
+        if not 1 <= port <= 65535:
+            raise FieldError(("port",), f"expected a port from 1 to 65535, got {quote(port)}")
+        return cls(**fields)
 
 
 @dataclass
@@ -66,6 +78,49 @@ class ScanError:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ScanError:
+        return cls(**_checked_fields(cls, data, required=("kind", "message")))
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _checked_fields(
+    cls: type, data: Any, required: tuple[str, ...] = (), skip: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The fields of dataclass ``cls`` present in ``data``, each checked against its type
+    hint.  Keys the dataclass does not know are ignored: a newer certcheck may add some."""
+    if not isinstance(data, dict):
+        raise FieldError((), f"expected an object, got {quote(data)}")
+    for name in required:
+        if name not in data:
+            raise FieldError((name,), "this required field is missing")
+    hints = _hints(cls)
+    fields: dict[str, Any] = {}
+    for name in cls.__dataclass_fields__:
+        if name in data:
+            if name not in skip:
+                check_value(data[name], hints[name], (name,))
+            fields[name] = data[name]
+    return fields
+
+
+def _check_base64(value: Any, path: tuple[str | int, ...]) -> None:
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise FieldError(path, f"expected a base64 DER string, got {quote(value)}") from None
+
+
+#: ServerFacts fields holding base64 DER: one value or a list of them
+_BASE64_ONE = ("no_sni_leaf", "ocsp_staple")
+_BASE64_LISTS = ("chain", "tls_scts", "aia_certificates")
 
 
 @dataclass
@@ -126,29 +181,39 @@ class ServerFacts:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ServerFacts:
-        """Rebuild facts from JSON; TypeError/ValueError name what is malformed."""
-        kwargs = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        kwargs["target"] = Target.from_dict(data["target"])
-        if not isinstance(kwargs["target"].host, str) or not isinstance(
-            kwargs["target"].port, int
-        ):
-            raise TypeError("target needs a string host and an integer port")
-        if data.get("error"):
-            kwargs["error"] = ScanError(**data["error"])
-        chain = kwargs.get("chain", [])
-        if not isinstance(chain, list) or not all(isinstance(c, str) for c in chain):
-            raise TypeError("chain must be a list of base64 strings")
-        for index, entry in enumerate(chain):
-            try:
-                base64.b64decode(entry, validate=True)
-            except ValueError as exc:
-                raise ValueError(f"chain[{index}] is not base64: {exc}") from exc
-        protocols = kwargs.get("protocols", {})
-        if not isinstance(protocols, dict) or not all(
-            v is None or isinstance(v, bool) for v in protocols.values()
-        ):
-            raise TypeError("protocols must map protocol names to true, false or null")
+    def from_dict(cls, data: Any) -> ServerFacts:
+        """Rebuild facts from JSON (a file, or the monitor's history).
+
+        Every field is checked against its type hint; a :class:`FieldError` (a
+        ValueError) names the first bad one, e.g. ``cipher_suites["TLSv1.2"]: expected
+        a list of strings, got 5``.  Unknown keys are ignored.
+        """
+        kwargs = _checked_fields(
+            cls,
+            data,
+            required=("target", "scanned_at"),
+            skip=("target", "error", *_BASE64_ONE, *_BASE64_LISTS),
+        )
+        try:
+            kwargs["target"] = Target.from_dict(data["target"])
+        except FieldError as exc:
+            raise exc.within("target") from None
+        error = data.get("error")
+        try:
+            kwargs["error"] = None if error is None else ScanError.from_dict(error)
+        except FieldError as exc:
+            raise exc.within("error") from None
+        for name in _BASE64_ONE:
+            if kwargs.get(name) is not None:
+                _check_base64(kwargs[name], (name,))
+        for name in _BASE64_LISTS:
+            entries = kwargs.get(name, [])
+            if not isinstance(entries, list):
+                raise FieldError(
+                    (name,), f"expected a list of base64 DER strings, got {quote(entries)}"
+                )
+            for index, entry in enumerate(entries):
+                _check_base64(entry, (name, index))
         return cls(**kwargs)
 
 

@@ -14,6 +14,8 @@ from typing import Any
 from certcheck import __version__
 from certcheck.freshness import stale_tables
 from certcheck.model import ServerFacts, TargetResult
+from certcheck.safeload import LoadError, load_json, quote
+from certcheck.typecheck import FieldError
 
 SCHEMA_VERSION = "1.0"
 FACTS_KIND = "certcheck-facts"
@@ -72,34 +74,44 @@ def dumps(document: dict[str, Any]) -> str:
 
 
 def load_facts(text: str, source: str) -> list[ServerFacts]:
-    """Facts from a ``--save-facts`` file or from a ``--json`` results document."""
+    """Facts from a ``--save-facts`` file or from a ``--json`` results document.
+
+    The document is checked against the published schema first, then each entry by
+    :meth:`ServerFacts.from_dict`; either way a :class:`DocumentError` names the file
+    and the field (``facts.json: facts[0].groups: expected an object …, got 7``).
+    """
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DocumentError(f"{source}: not JSON ({exc.msg} at line {exc.lineno})") from exc
+        data = load_json(text, source)
+    except LoadError as exc:
+        raise DocumentError(str(exc)) from None
     if not isinstance(data, dict) or "schema_version" not in data:
         raise DocumentError(f"{source}: not a certcheck document (no schema_version)")
     major = str(data["schema_version"]).split(".")[0]
     if major != SCHEMA_VERSION.split(".")[0]:
         raise DocumentError(
-            f"{source}: schema_version {data['schema_version']} is not supported "
+            f"{source}: schema_version {quote(data['schema_version'])} is not supported "
             f"(this certcheck reads {SCHEMA_VERSION})"
         )
     if data.get("kind") == FACTS_KIND:
-        items = data.get("facts")
+        field = "facts"
     elif data.get("kind") == RESULTS_KIND:
-        results = data.get("results")
-        if not isinstance(results, list):
-            raise DocumentError(f"{source}: no list of results found")
-        items = [r.get("facts") if isinstance(r, dict) else r for r in results]
+        field = "results"
     else:
-        raise DocumentError(f"{source}: unknown document kind {data.get('kind')!r}")
-    if not isinstance(items, list):
-        raise DocumentError(f"{source}: no list of facts found")
+        raise DocumentError(f"{source}: unknown document kind {quote(data.get('kind'))}")
+    if not isinstance(data.get(field), list):
+        raise DocumentError(f"{source}: no list of {field} found")
+    from certcheck.report.schema_errors import first_problem
+
+    problem = first_problem(data)
+    if problem:
+        raise DocumentError(f"{source}: {problem}")
     facts: list[ServerFacts] = []
-    for index, item in enumerate(items):
+    for index, item in enumerate(data[field]):
+        where: tuple[str | int, ...] = ("facts", index)
+        if field == "results":
+            where, item = ("results", index, "facts"), item.get("facts")
         try:
             facts.append(ServerFacts.from_dict(item))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise DocumentError(f"{source}: entry {index} is not valid facts ({exc})") from exc
+        except FieldError as exc:
+            raise DocumentError(f"{source}: {exc.within(*where)}") from None
     return facts

@@ -19,6 +19,7 @@ from certcheck import __version__
 from certcheck.model import TargetResult
 from certcheck.report.evidence import counts_against
 from certcheck.report.jsondoc import RESULTS_KIND, SCHEMA_VERSION, DocumentError
+from certcheck.safeload import LoadError, load_json
 
 LINE_KIND = "certcheck-result"
 
@@ -85,8 +86,11 @@ def read_lines(text: str, source: str) -> dict[str, Any]:
     """A results document assembled from ``--jsonl`` output.
 
     A last line without its newline (a scan killed mid-write) is dropped; any
-    other line that is not a result line is an error naming its line number.
+    other line that is not a result line is an error naming its line number, and so
+    is a line that breaks the schema (``line 3: result.facts.groups: expected …``).
     """
+    from certcheck.report.schema_errors import first_problem
+
     lines = text.split("\n")
     complete = text.endswith("\n")
     headers: list[dict[str, Any]] = []
@@ -96,15 +100,20 @@ def read_lines(text: str, source: str) -> dict[str, Any]:
             continue
         last = number == len(lines)
         try:
-            line = json.loads(raw)
-        except json.JSONDecodeError as exc:
+            line = load_json(raw, f"{source}: line {number}")
+        except LoadError as exc:
+            if exc.syntax is None:
+                raise DocumentError(str(exc)) from None
             if last and not complete:
                 break
-            raise DocumentError(f"{source}: line {number} is not JSON ({exc.msg})") from exc
+            raise DocumentError(f"{source}: line {number} is not JSON ({exc.syntax})") from None
         if not isinstance(line, dict) or line.get("kind") != LINE_KIND:
             raise DocumentError(f"{source}: line {number} is not a certcheck --jsonl result line")
         if not isinstance(line.get("result"), dict):
             raise DocumentError(f"{source}: line {number} has no result object")
+        problem = first_problem(line)
+        if problem:
+            raise DocumentError(f"{source}: line {number}: {problem}")
         headers.append(line)
         results.append(line["result"])
     if not headers:

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from certcheck.report import i18n, jsondoc, jsonl, schema
+from certcheck.report import i18n, jsondoc, jsonl
 from certcheck.report.html import render_html
 from certcheck.report.junit import junit_xml
 from certcheck.report.sarif import sarif_document
+from certcheck.report.schema_errors import first_problem
+from certcheck.safeload import LoadError, load_json, quote
 
 
 class OutputError(ValueError):
@@ -147,12 +149,9 @@ def load_results(path: Path) -> dict[str, Any]:
         if f'"kind":"{jsonl.LINE_KIND}"' in first_line.replace(" ", ""):
             document = jsonl.read_lines(text, source)
         else:
-            try:
-                document = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise OutputError(f"{source}: not JSON ({exc.msg} at line {exc.lineno})") from exc
-    except jsondoc.DocumentError as exc:
-        raise OutputError(str(exc)) from exc
+            document = load_json(text, source)
+    except (jsondoc.DocumentError, LoadError) as exc:
+        raise OutputError(str(exc)) from None
     if isinstance(document, dict) and document.get("kind") == jsondoc.FACTS_KIND:
         raise OutputError(
             f"{source}: this is saved facts, not results; evaluate them first: "
@@ -163,12 +162,12 @@ def load_results(path: Path) -> dict[str, Any]:
     major = str(document.get("schema_version", "")).split(".")[0]
     if major != jsondoc.SCHEMA_VERSION.split(".")[0]:
         raise OutputError(
-            f"{source}: schema_version {document.get('schema_version')!r} is not supported "
+            f"{source}: schema_version {quote(document.get('schema_version'))} is not supported "
             f"(this certcheck reads {jsondoc.SCHEMA_VERSION})"
         )
-    problems = schema.validation_errors(document, limit=3)
-    if problems:
-        raise OutputError(f"{source}: not a valid results document: {'; '.join(problems)}")
+    problem = first_problem(document)
+    if problem:
+        raise OutputError(f"{source}: not a valid results document: {problem}")
     return document
 
 
