@@ -557,7 +557,10 @@ def _progress(total: int) -> Iterator[Callable[[], None]]:
 @app.command(epilog=EXIT_CODES_HELP)
 def evaluate(
     facts_file: Annotated[
-        Path, typer.Argument(help="Facts saved with --save-facts, or a --json results document.")
+        Path,
+        typer.Argument(
+            help="Facts saved with --save-facts, a --json results document or --jsonl lines."
+        ),
     ],
     ca_file: CaFile = None,
     distrust: Distrust = None,

@@ -240,6 +240,18 @@ def test_unknown_extra_fields_in_facts_are_ignored(scanned, tmp_path, capsys):
     assert "Traceback" not in proc.stderr
 
 
+def test_evaluate_reads_jsonl_lines_and_names_a_bad_line(scanned, tmp_path, capsys):
+    good = write(tmp_path, "good.jsonl", scanned["jsonl"])
+    proc = run_in_process(capsys, "evaluate", good)
+    assert proc.returncode in (0, 1), proc.stderr
+    line = json.loads(scanned["jsonl"].splitlines()[0])
+    line["result"]["facts"]["groups"] = 7
+    wrong = write(tmp_path, "wrong.jsonl", scanned["jsonl"] + json.dumps(line) + "\n")
+    assert_usage_error(
+        run_in_process(capsys, "evaluate", wrong), "wrong.jsonl: line 2: result.facts.groups"
+    )
+
+
 # -- report: results and --jsonl ----------------------------------------------------------------
 
 

@@ -74,16 +74,22 @@ def dumps(document: dict[str, Any]) -> str:
 
 
 def load_facts(text: str, source: str) -> list[ServerFacts]:
-    """Facts from a ``--save-facts`` file or from a ``--json`` results document.
+    """Facts from a ``--save-facts`` file, a ``--json`` results document or ``--jsonl`` lines.
 
     The document is checked against the published schema first, then each entry by
     :meth:`ServerFacts.from_dict`; either way a :class:`DocumentError` names the file
     and the field (``facts.json: facts[0].groups: expected an object …, got 7``).
     """
-    try:
-        data = load_json(text, source)
-    except LoadError as exc:
-        raise DocumentError(str(exc)) from None
+    first_line = text.lstrip().split("\n", 1)[0]
+    if '"kind":"certcheck-result"' in first_line.replace(" ", ""):
+        from certcheck.report.jsonl import read_lines
+
+        data = read_lines(text, source)
+    else:
+        try:
+            data = load_json(text, source)
+        except LoadError as exc:
+            raise DocumentError(str(exc)) from None
     if not isinstance(data, dict) or "schema_version" not in data:
         raise DocumentError(f"{source}: not a certcheck document (no schema_version)")
     major = str(data["schema_version"]).split(".")[0]
