@@ -117,6 +117,14 @@ class ClientProfile:
     android_store_snapshot: str | None = None
     evidence: str = ""
     note: str = ""
+    #: signature_algorithms_cert (RFC 8446 4.2.3); empty = not sent
+    signature_algorithms_cert: tuple[str, ...] = ()
+    #: where a vendor says the client refuses SHA-1 certificates (requires_sha2)
+    requires_sha2_source: str = ""
+    #: the recorded ClientHello (hex, record layer included) the lists were decoded from
+    client_hello: str = ""
+    #: why, and on which source, the profile departs from its recorded ClientHello
+    capture_deviation: str = ""
 
 
 @dataclass(frozen=True)
@@ -429,6 +437,7 @@ _CLIENT_LISTS = (
     "supported_groups",
     "key_share_groups",
     "signature_algorithms",
+    "signature_algorithms_cert",
     "alpn",
 )
 _CLIENT_BITS = ("min_rsa_bits", "max_rsa_bits", "min_dh_bits", "max_dh_bits", "min_ecdsa_bits")
@@ -445,6 +454,8 @@ _CLIENT_KEYS = {
     "source_entry",
     "derivation",
     "note",
+    "client_hello",
+    "capture_deviation",
 }
 _CLIENT_REQUIRED = {
     *_CLIENT_BOOLS,
@@ -479,10 +490,23 @@ def _client(entry: dict[str, Any], where: str) -> ClientProfile:
     store_api = android_api(store)
     if store_api is None and store not in _OTHER_STORES:
         raise PlatformDataError(f"{where}: unknown root_store {store!r}")
-    if (entry["platform"] == "android") != (store_api is not None) or api != store_api:
+    # A release newer than the store data uses the newest (updatable, Conscrypt APEX) store.
+    newest = android_known_api_range()[1]
+    store_matches = api == store_api or (
+        store_api == newest and isinstance(api, int) and api > newest
+    )
+    if (entry["platform"] == "android") != (store_api is not None) or not store_matches:
         raise PlatformDataError(
             f"{where}: root_store {store!r} does not match the platform and api_level"
         )
+    if entry["requires_sha2"] and not entry.get("requires_sha2_source"):
+        raise PlatformDataError(
+            f"{where}: requires_sha2 = true needs requires_sha2_source (the vendor statement); "
+            "otherwise the SHA-1 rule follows signature_algorithms"
+        )
+    for key in ("client_hello", "capture_deviation", "requires_sha2_source"):
+        if key in entry and not isinstance(entry[key], str):
+            raise PlatformDataError(f"{where}: {key} must be a string")
     return ClientProfile(
         id=entry["id"],
         name=entry["name"],
@@ -511,6 +535,10 @@ def _client(entry: dict[str, Any], where: str) -> ClientProfile:
         android_store_snapshot=entry.get("android_store_snapshot"),
         evidence=entry["evidence"],
         note=entry.get("note", ""),
+        signature_algorithms_cert=tuple(entry.get("signature_algorithms_cert", ())),
+        requires_sha2_source=entry.get("requires_sha2_source", ""),
+        client_hello=entry.get("client_hello", ""),
+        capture_deviation=entry.get("capture_deviation", ""),
     )
 
 

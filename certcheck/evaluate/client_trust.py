@@ -11,6 +11,12 @@ tried in every order that links (cross-signs included); clients that fetch
 missing issuers (iOS trustd, Chrome, Firefox via its preloaded intermediates)
 may also use the issuers fetched over AIA (``--fetch-aia``); Android does
 not.  Android ignores the expiry of its anchors (S24); other clients do not.
+
+The client's certificate constraints (signature schemes, SHA-2, CA key sizes:
+:class:`~certcheck.evaluate.client_constraints.CertificatePolicy`) are applied
+*during* the search, so a path through a cross-sign that satisfies them is
+found even when the first path that reaches a root does not; when no path
+satisfies them, the outcome names what the best path breaks.
 The platform tables hold fingerprints and subject names, not the roots'
 DER: a tabulated root that certifi or ``--ca-file`` does not carry is
 matched by subject name only.
@@ -32,6 +38,7 @@ from certcheck.evaluate.certinfo import (
     issued_by,
     subject_str,
 )
+from certcheck.evaluate.client_constraints import CertificatePolicy
 from certcheck.evaluate.trust import TrustStore
 from certcheck.platforms import (
     android_api,
@@ -46,7 +53,16 @@ from certcheck.platforms import (
 
 MAX_DEPTH = 8
 #: Outcome kinds of one chain-building attempt, best first.
-_RANK = ("ok", "unknown", "expired", "absent", "self_signed", "expired_issuer", "missing")
+_RANK = (
+    "ok",
+    "unknown",
+    "rejected",  # reaches a root, but through a certificate the client refuses
+    "expired",
+    "absent",
+    "self_signed",
+    "expired_issuer",
+    "missing",
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +113,7 @@ class _End:
     kind: str
     path: list[x509.Certificate]
     candidates: list[RootCandidate] = field(default_factory=list)
+    problem: str | None = None  # kind == "rejected": the constraint the path breaks
 
 
 def _display_name(cert: x509.Certificate) -> str:
@@ -136,6 +153,17 @@ def store_view(root_store: str, trust: TrustStore) -> StoreView:
     return StoreView(root_store, "Java cacerts (not tabulated)", None)
 
 
+def _refuses(policy: CertificatePolicy, ca: x509.Certificate) -> bool:
+    """The client will not use this CA certificate (its own signature or key)."""
+    if is_self_signed(ca):
+        return False  # an anchor: its self-signature is not verified
+    return policy.signature_problem(ca) is not None or policy.key_problem(ca) is not None
+
+
+def _pick(ends: list[_End]) -> _End:
+    return min(ends, key=lambda e: (_RANK.index(e.kind), -len(e.path)))
+
+
 class ChainTrust:
     """Chain building for one served chain against any client's store, with caches."""
 
@@ -152,7 +180,7 @@ class ChainTrust:
         self.now = now
         self._issued: dict[tuple[str, str], bool] = {}
         self._candidates: dict[str, list[RootCandidate]] = {}
-        self._outcomes: dict[tuple[str, bool, str], TrustOutcome] = {}
+        self._outcomes: dict[tuple[str, bool, str, CertificatePolicy | None], TrustOutcome] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -228,7 +256,9 @@ class ChainTrust:
         pool: list[x509.Certificate],
         path: list[x509.Certificate],
         seen: set[str],
+        policy: CertificatePolicy | None = None,
     ) -> list[_End]:
+        """Ends of the paths from ``path``; with ``policy``, only through CAs it accepts."""
         node = path[-1]
         ends: list[_End] = []
         if len(path) > 1:
@@ -253,8 +283,10 @@ class ChainTrust:
                 if issuer.not_valid_after_utc < self.now:
                     lapsed.append(issuer)  # clients skip expired intermediates, try other paths
                     continue
+                if policy is not None and _refuses(policy, issuer):
+                    continue  # the client will not use this CA: look for another path
                 seen.add(fp)
-                found = self._walk(store, pool, [*path, issuer], seen)
+                found = self._walk(store, pool, [*path, issuer], seen, policy)
                 if any(end.kind == "ok" for end in found):
                     return [end for end in found if end.kind == "ok"][:1]
                 ends += found
@@ -268,19 +300,42 @@ class ChainTrust:
                 ends.append(_End("self_signed" if is_self_signed(node) else "missing", path))
         return ends
 
-    def outcome(self, store: StoreView, fetches_aia: bool, leaf: x509.Certificate) -> TrustOutcome:
-        """Trust of ``leaf`` (+ the served chain) for one store; cached."""
-        key = (store.key, fetches_aia, fingerprint(leaf))
+    def outcome(
+        self,
+        store: StoreView,
+        fetches_aia: bool,
+        leaf: x509.Certificate,
+        policy: CertificatePolicy | None = None,
+    ) -> TrustOutcome:
+        """Trust of ``leaf`` (+ the served chain) for one store and client policy; cached."""
+        key = (store.key, fetches_aia, fingerprint(leaf), policy)
         if key not in self._outcomes:
-            pool = [c for c in self.served if fingerprint(c) != fingerprint(leaf)]
-            if fetches_aia:
-                pool += self.fetched
-            ends = self._walk(store, pool, [leaf], {fingerprint(leaf)})
-            best = min(ends, key=lambda e: (_RANK.index(e.kind), -len(e.path)))
+            best = self._best(store, fetches_aia, leaf, policy)
             outcome = self._describe(store, fetches_aia, best)
             outcome.certificates = list(best.path)
             self._outcomes[key] = outcome
         return self._outcomes[key]
+
+    def _best(
+        self,
+        store: StoreView,
+        fetches_aia: bool,
+        leaf: x509.Certificate,
+        policy: CertificatePolicy | None,
+    ) -> _End:
+        pool = [c for c in self.served if fingerprint(c) != fingerprint(leaf)]
+        if fetches_aia:
+            pool += self.fetched
+        if policy is not None and policy.signature_problem(leaf) is None:
+            ends = self._walk(store, pool, [leaf], {fingerprint(leaf)}, policy)
+            if any(end.kind == "ok" for end in ends):
+                return _pick(ends)
+        # No path the client accepts: search without its constraints to say why.
+        best = _pick(self._walk(store, pool, [leaf], {fingerprint(leaf)}))
+        problem = policy.path_problem(best.path) if policy is not None else None
+        if best.kind == "ok" and problem is not None:
+            return _End("rejected", best.path, best.candidates, problem)
+        return best
 
     # ------------------------------------------------------------------ wording
 
@@ -291,6 +346,11 @@ class ChainTrust:
         if end.kind == "ok" and cand is not None:
             source = "ca-file" if cand.from_ca_file else "store"
             return TrustOutcome("ok", cand.name, cand.sha256, source, path=[*path, cand.name])
+        if end.kind == "rejected" and cand is not None:
+            source = "ca-file" if cand.from_ca_file else "store"
+            return TrustOutcome(
+                "untrusted", cand.name, cand.sha256, source, reason=end.problem, path=path
+            )
         if end.kind == "unknown" and cand is not None:
             why = (
                 f"{store.label}: cannot tell whether it has {cand.name}"

@@ -8,8 +8,10 @@ For every profile, from the probed facts alone (no network):
    accepts; ECDHE needs a group both support (a client without
    supported_groups cannot do ECDHE); TLS 1.3 needs a common group;
 3. certificate: clients without SNI get the server's default certificate;
-   the client's key-size limits and SHA-2 requirement;
-4. trust: the chain must reach a root in the client's own store
+   the client's key-size limits; an ECDSA key on a curve the client offers;
+4. trust: a path the client accepts (signature schemes it lists, SHA-2 where
+   its vendor requires it, CA key sizes: :mod:`certcheck.evaluate.client_constraints`)
+   must reach a root in the client's own store
    (:mod:`certcheck.evaluate.client_trust`).
 
 Certificate dates and the host name are the same for every client and are
@@ -27,21 +29,18 @@ from typing import Any
 from cryptography import x509
 
 from certcheck.evaluate.certinfo import (
-    is_self_signed,
     key_description,
     san_dns_names,
     san_ip_addresses,
-    signature_hash,
     subject_str,
 )
+from certcheck.evaluate.client_constraints import CertificatePolicy, client_policy
 from certcheck.evaluate.client_trust import ChainTrust, StoreView, TrustOutcome, store_view
 from certcheck.evaluate.names import check_host
 from certcheck.evaluate.trust import TrustStore
 from certcheck.model import PROTOCOLS, ServerFacts
 from certcheck.platforms import ClientProfile, client_profiles
 from certcheck.probe.suites import SUITES_BY_NAME
-
-WEAK_SIGNATURE_HASHES = frozenset({"sha1", "md5", "md2", "md4"})
 
 
 @dataclass(frozen=True)
@@ -236,15 +235,14 @@ def _dh_problem(
     return None
 
 
-def _sha2_problem(profile: ClientProfile, outcome: TrustOutcome) -> str | None:
-    if not profile.requires_sha2:
-        return None
-    for cert in outcome.certificates:
-        digest = signature_hash(cert)
-        if digest in WEAK_SIGNATURE_HASHES and not is_self_signed(cert):
-            who = subject_str(cert.subject)
-            return f"{who} is signed with {digest.upper()}; client needs SHA-2"
-    return None
+def _curve_problem(
+    policy: CertificatePolicy, leaf: x509.Certificate, cipher: str | None
+) -> str | None:
+    """An ECDSA leaf on a curve the client does not offer (suites for its key type only)."""
+    info = SUITES_BY_NAME.get(cipher or "")
+    if info is not None and info.auth not in ("ECDSA", "any"):
+        return None  # an RSA suite: the server's other certificate, not this one
+    return policy.curve_problem(leaf)
 
 
 # --------------------------------------------------------------------------- simulation
@@ -291,13 +289,14 @@ def _one(
 ) -> ClientResult:
     negotiation = negotiate(profile, facts)
     client_leaf, sni_problem = _client_leaf(profile, facts, leaf)
-    outcome = chains.outcome(store, profile.fetches_aia, client_leaf)
+    policy = client_policy(profile, negotiation.protocol)
+    outcome = chains.outcome(store, profile.fetches_aia, client_leaf, policy)
     problems = [
         negotiation.reason if negotiation.status == "fail" else None,
         sni_problem,
         _key_problem(profile, client_leaf, negotiation.cipher),
+        _curve_problem(policy, client_leaf, negotiation.cipher),
         _dh_problem(profile, facts, negotiation),
-        _sha2_problem(profile, outcome),
         outcome.reason if outcome.trust == "untrusted" else None,
     ]
     failure = next((p for p in problems if p), None)
