@@ -108,14 +108,22 @@ def load_facts(text: str, source: str) -> list[ServerFacts]:
         raise DocumentError(f"{source}: no list of {field} found")
     from certcheck.report.schema_errors import first_problem
 
-    problem = first_problem(data)
-    if problem:
-        raise DocumentError(f"{source}: {problem}")
+    if field == "facts":
+        problem = first_problem(data)
+        if problem:
+            raise DocumentError(f"{source}: {problem}")
     facts: list[ServerFacts] = []
     for index, item in enumerate(data[field]):
         where: tuple[str | int, ...] = ("facts", index)
         if field == "results":
-            where, item = ("results", index, "facts"), item.get("facts")
+            # only the facts are used: check those (and that each entry has them)
+            where = ("results", index, "facts")
+            if not isinstance(item, dict) or "facts" not in item:
+                raise DocumentError(f"{source}: results[{index}]: expected a result with facts")
+            item = item["facts"]
+            problem = first_problem(item, "facts", where)
+            if problem:
+                raise DocumentError(f"{source}: {problem}")
         try:
             facts.append(ServerFacts.from_dict(item))
         except FieldError as exc:
