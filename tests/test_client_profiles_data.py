@@ -22,7 +22,7 @@ import pytest
 
 from certcheck.evaluate.client_constraints import SCHEMES_BY_CODE
 from certcheck.model import PROTOCOLS
-from certcheck.platforms import ClientProfile, client_profiles
+from certcheck.platforms import ClientProfile, PlatformDataError, _client, client_profiles
 from certcheck.probe.suites import CIPHER_NAMES, GROUPS, SUITES_BY_CODE
 
 #: RFC 8701 GREASE values: 0x0A0A, 0x1A1A .. 0xFAFA
@@ -200,3 +200,13 @@ def test_the_decoder_sees_a_planted_difference():
     hello[at + 5 : at + 9] = bytes.fromhex("03040302")  # claim TLS 1.3 + 1.1 instead
     versions, exact = offered_protocols(decode_hello(hello.hex()))
     assert exact and versions == ["TLSv1.3", "TLSv1.1"]
+
+
+def test_the_loader_refuses_a_sha2_hand_flag_without_a_vendor_statement():
+    entry = dict(RAW["java_17"])
+    assert _client(entry, "java_17").requires_sha2 is False
+    entry["requires_sha2"] = True
+    with pytest.raises(PlatformDataError, match="requires_sha2_source"):
+        _client(entry, "java_17")
+    entry["requires_sha2_source"] = "https://example.invalid/vendor-statement"
+    assert _client(entry, "java_17").requires_sha2 is True

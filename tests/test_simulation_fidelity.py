@@ -8,6 +8,7 @@ builder (tests/chaingen.py); :func:`simulate` is pure, so most cases call it on
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import replace
 
@@ -80,6 +81,19 @@ def test_sha2_clients_take_the_sha256_cross_sign_whatever_the_served_order(order
         assert all(c.signature_hash_algorithm.name == "sha256" for c in result.trust.certificates)
     # A client that lists SHA-1 connects as well (through whichever path it finds first).
     assert results["android_7_0"].ok is True
+
+
+UNRELATED = intermediate("Unrelated CA", ROOT_A, slot=3)
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
+def test_any_served_order_with_noise_still_finds_the_sha256_path(order):
+    extra = [ICA_BY_A_SHA1, ICA_BY_B, UNRELATED, ROOT_A]
+    served = [LEAF, *(extra[i] for i in order)]
+    results = run(served, [ROOT_A, ROOT_B], "java_17", "firefox_current")
+    for result in results.values():
+        assert result.ok is True, (result.profile.id, result.reason)
+        assert result.trust.root == "Fidelity Root B"
 
 
 def test_only_the_sha1_path_explains_the_refusal_and_names_the_root_it_reaches():
