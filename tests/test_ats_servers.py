@@ -348,7 +348,7 @@ def test_scan_clients_shows_suites_ats_verdict_and_table(run_cli, servers, sampl
     assert "TLSv1.2 (server order): TLS_RSA_WITH_AES_128_GCM_SHA256" in out
     assert "ats_cipher_missing" in out
     assert "Apple ATS (Apple ATS / iOS 15.4+): FAIL (no common cipher suite in TLSv1.2)" in out
-    assert "client simulation: 8 of 35 clients fail" in out
+    assert "client simulation: 8 of 37 clients fail" in out
     ats_rows = [line for line in proc.stdout.splitlines() if line.startswith("Apple ATS")]
     assert len(ats_rows) == 3 and all("FAIL" in r and "TLSv1.2" in r for r in ats_rows)
     assert "no common cipher" in out  # the reason column (wrapped)
