@@ -352,6 +352,7 @@ _EXPLAINED_BY: dict[str, frozenset[str]] = {
     "eku": frozenset({"eku_serverauth_missing"}),
     "name_syntax": frozenset({"wildcard_invalid", "wildcard_partial_label"}),
 }
+PHONES = frozenset({"ios", "android"})
 #: Platforms that ignore the expiry of their own anchors (Android, S24).
 IGNORE_ANCHOR_EXPIRY = frozenset({"android", "android_legacy"})
 
@@ -477,7 +478,13 @@ def _path_rules(
 def _validator_failure(out: _Collector, result: PathResult, now: datetime) -> None:
     """``chain_invalid`` for an anchored path the validator refuses, unless a rule names why."""
     kind, reason = classify_validator_error(result.webpki_error)
-    fired = {f.rule_id for f in out.findings if f.severity == "error"}
+    # A precise finding explains the refusal only if it concerns every phone platform:
+    # an Apple-only finding (a leaf without EKU) must not hide what Android refuses too.
+    fired = {
+        f.rule_id
+        for f in out.findings
+        if f.severity == "error" and ("all" in f.platforms or PHONES <= set(f.platforms))
+    }
     if fired & _EXPLAINED_BY.get(kind, frozenset()):
         return
     moment = second_of(now)
