@@ -51,6 +51,7 @@ from certcheck.runner import (
     exit_code,
     scan_targets,
 )
+from certcheck.safeload import quote
 from certcheck.targets import TargetError, parse_shard, parse_target, plan_targets
 
 EXIT_CODES_HELP = (
@@ -662,7 +663,7 @@ def check_cert(
             target = parse_target(host)
         except TargetError:
             fail_usage(
-                f"{str(chain_file)!r}: the certificate's name {host!r} is not a host name "
+                f"{str(chain_file)!r}: the certificate's name {quote(host)} is not a host name "
                 "(give one with --host)"
             )
     else:

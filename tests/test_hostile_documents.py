@@ -372,6 +372,31 @@ def test_a_huge_target_argument_is_quoted_short(capsys):
     assert_usage_error(proc, "white space", "more characters")
 
 
+def test_check_cert_quotes_a_huge_certificate_name_short(tmp_path, capsys):
+    """check-cert without --host takes the name from the certificate: input too."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "hostile")])
+    now = datetime.datetime.now(datetime.UTC)
+    san = x509.SubjectAlternativeName([x509.DNSName("a b" + "x" * 100_000)])
+    cert = (
+        x509.CertificateBuilder(
+            name, name, key.public_key(), 1, now, now + datetime.timedelta(days=30)
+        )
+        .add_extension(san, critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    pem = write(tmp_path, "huge.pem", cert.public_bytes(serialization.Encoding.PEM).decode())
+    proc = run_in_process(capsys, "check-cert", pem)
+    assert_usage_error(proc, "huge.pem", "is not a host name", "more characters")
+
+
 # -- property: any wrong type in any facts field ----------------------------------------------
 
 JSON_VALUES = st.recursive(
