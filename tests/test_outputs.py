@@ -213,6 +213,10 @@ def test_jsonl_lines_are_written_as_targets_finish_and_survive_a_kill(
         f"silent.example.test:{silent.port}:127.0.0.1",
         "--timeout",
         "8",
+        # both servers are on 127.0.0.1: enough per-address slots that the silent one
+        # cannot hold up the good one (--per-host counts per address, not per port)
+        "--per-host",
+        "20",
         "--jsonl",
         str(out),
     ]
