@@ -337,3 +337,14 @@ def test_monitor_through_a_symlinked_history_is_refused_while_a_run_holds_it(
         assert code == 0, err
     finally:
         server.stop()
+
+
+def test_a_hostile_json_answer_is_a_failed_delivery_not_a_crash():
+    """A robot whose HTTP 200 answer is 100k-deep JSON or a 5000-digit number."""
+    from certcheck.monitor.channels import _json_code
+
+    check = _json_code("errcode")
+    assert check(b"[" * 100_000 + b"]" * 100_000) == "answer is not JSON"
+    assert check(b'{"errcode": ' + b"9" * 5000 + b"}") == "answer is not JSON"
+    assert check(b'{"errcode": 0}') is None
+    assert check(b'{"errcode": 40001, "errmsg": "bad"}') == "errcode 40001: bad"

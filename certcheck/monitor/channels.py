@@ -39,6 +39,7 @@ from certcheck.monitor.config import (
     WebhookChannel,
     WeComChannel,
 )
+from certcheck.safeload import LoadError, load_json
 
 WECOM_MAX_BYTES = 4096
 DINGTALK_MAX_BYTES = 18000
@@ -124,8 +125,9 @@ def _json_code(*keys: str) -> Callable[[bytes], str | None]:
 
     def check(body: bytes) -> str | None:
         try:
-            data = json.loads(body.decode("utf-8") or "{}")
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            data = load_json(body.decode("utf-8") or "{}", "the answer")
+        except (UnicodeDecodeError, LoadError):
+            # not JSON, or hostile JSON (too deep, a huge integer): a failed delivery
             return "answer is not JSON"
         if not isinstance(data, dict):
             return "answer is not a JSON object"
