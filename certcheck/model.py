@@ -73,7 +73,9 @@ class Target:
 class ScanError:
     """Why a target could not be scanned (a status, not a finding)."""
 
-    kind: str  # dns | refused | timeout | reset | not_tls | tls_alert | unreachable | error
+    #: dns | refused | timeout | reset | not_tls | tls_alert | unreachable | error, or
+    #: internal: the probe worked but certcheck's evaluation raised (exit code 4)
+    kind: str
     message: str
 
     def to_dict(self) -> dict[str, Any]:
