@@ -103,7 +103,7 @@ def _facts(sample_set: samples.SampleSet, name: str) -> ServerFacts:
         base64.b64encode(c.public_bytes(Encoding.DER)).decode()
         for c in x509.load_pem_x509_certificates(sample.chain_pem)
     ]
-    return ServerFacts(Target(sample.host), "x", chain=chain, source="file")
+    return ServerFacts(Target(sample.host), iso(FORECAST_FROM), chain=chain, source="file")
 
 
 #: the forecast starts here (fixed: the sample certificates are made around it)

@@ -340,6 +340,7 @@ def miniprogram_view(document: dict[str, Any], lang: str = "en") -> dict[str, An
         "source": _str(document.get("source") or config.get("source"), "—"),
         "fail_on": cat.get("severity", _str(document.get("fail_on"), "error")),
         "exit_code": _str(document.get("exit_code"), "—"),
+        "host_app": _str(_dict(document.get("host_app")).get("name")),
         "overall": _overall(document.get("overall")),
         "verdicts": _verdicts(document.get("verdicts"), cat),
         "findings": findings,

@@ -108,14 +108,16 @@ def load_facts(text: str, source: str) -> list[ServerFacts]:
         raise DocumentError(f"{source}: no list of {field} found")
     from certcheck.report.schema_errors import first_problem
 
-    if field == "facts":
-        problem = first_problem(data)
-        if problem:
-            raise DocumentError(f"{source}: {problem}")
     facts: list[ServerFacts] = []
     for index, item in enumerate(data[field]):
         where: tuple[str | int, ...] = ("facts", index)
-        if field == "results":
+        if field == "facts":
+            # each entry against the schema; the envelope's metadata (``tool``) is what
+            # certcheck writes, not what a hand-made facts file must carry
+            problem = first_problem(item, "facts", where)
+            if problem:
+                raise DocumentError(f"{source}: {problem}")
+        else:
             # only the facts are used: check those (and that each entry has them)
             where = ("results", index, "facts")
             if not isinstance(item, dict) or "facts" not in item:
