@@ -133,6 +133,16 @@ def corrupt_signature(cert: x509.Certificate) -> bytes:
 
 GOOD_LEAF = leaf()
 
+
+def unknown_key_type(cert: x509.Certificate, signer) -> bytes:
+    """The leaf's key algorithm OID (id-ecPublicKey) changed to one no library knows, re-signed
+    (found by the fuzzer: the compromised-key lookup raised UnsupportedAlgorithm)."""
+    ec_public_key = bytes.fromhex("06072a8648ce3d0201")
+    tbs = cert.tbs_certificate_bytes
+    assert tbs.count(ec_public_key) == 1
+    edited = dertools.parse(tbs.replace(ec_public_key, bytes.fromhex("06072a8648ce3d0209")))
+    return dertools.resign(cert, edited, signer)
+
 #: name -> (served chain DER, rule ids the evaluation must include)
 CASES: dict[str, tuple[list[bytes], set[str]]] = {
     "leaf_v4": ([version_four(GOOD_LEAF, INTER_KEY), der(INTER)], {"cert_unparseable"}),
@@ -153,6 +163,8 @@ CASES: dict[str, tuple[list[bytes], set[str]]] = {
     "san_underscore": ([der(leaf([x509.DNSName("a_b.example.test")])), der(INTER)],
                        {"hostname_mismatch"}),
     "corrupt_leaf_signature": ([corrupt_signature(GOOD_LEAF), der(INTER)], {"chain_invalid"}),
+    "unknown_key_type": ([unknown_key_type(GOOD_LEAF, INTER_KEY), der(INTER)],
+                         {"key_unsupported"}),
 }
 
 

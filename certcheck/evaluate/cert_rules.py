@@ -165,10 +165,13 @@ def _name_rules(out: _Collector, leaf: x509.Certificate, host: str) -> None:
 def _key_and_hash_rules(out: _Collector, path: list[x509.Certificate], anchored: bool) -> None:
     # The anchor's own key and self-signature are not judged (roots are exempt).
     checked = path[:-1] if anchored and len(path) > 1 else path
-    small_rsa, bad_ec, weak_sig = [], [], []
+    small_rsa, bad_ec, weak_sig, unknown = [], [], [], []
     for cert in checked:
         algorithm, bits, curve = key_description(cert)
         who = subject_str(cert.subject)
+        if algorithm == "unknown":
+            oid = cert.public_key_algorithm_oid.dotted_string
+            unknown.append({"subject": who, "algorithm": oid})
         if algorithm == "RSA" and bits < 2048:
             small_rsa.append({"subject": who, "bits": bits})
         if algorithm == "EC" and (bits < 256 or curve not in GOOD_CURVES):
@@ -176,6 +179,8 @@ def _key_and_hash_rules(out: _Collector, path: list[x509.Certificate], anchored:
         digest = signature_hash(cert)
         if digest in WEAK_HASHES and not is_self_signed(cert):
             weak_sig.append({"subject": who, "hash": digest})
+    if unknown:
+        out.add("key_unsupported", {"certificates": unknown})
     if small_rsa:
         out.add("rsa_key_too_small", {"certificates": small_rsa, "min_bits": 2048})
     if bad_ec:

@@ -21,6 +21,7 @@ from functools import cache
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -204,7 +205,8 @@ def _default_index() -> _Index:
 def _spki_sha256(cert: x509.Certificate) -> str | None:
     try:
         der = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    except (ValueError, TypeError, NotImplementedError):  # unsupported or malformed key
+    except (ValueError, TypeError, NotImplementedError, UnsupportedAlgorithm):
+        # a key type cryptography does not know, or a malformed key: match by fingerprint only
         return None
     return hashlib.sha256(der).hexdigest()
 

@@ -196,6 +196,8 @@ def _client_leaf(
 
 def _key_problem(profile: ClientProfile, leaf: x509.Certificate, cipher: str | None) -> str | None:
     algorithm, bits, _curve = key_description(leaf)
+    if algorithm == "unknown":
+        return "unsupported key type: the client cannot verify the server's signature"
     info = SUITES_BY_NAME.get(cipher or "")
     auth = info.auth if info is not None else "any"
     # A suite for the other key type means the server has a second certificate we never saw.
