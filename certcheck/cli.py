@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -43,6 +42,7 @@ from certcheck.report import console as console_report
 from certcheck.report import jsondoc
 from certcheck.report.jsonl import JsonlWriter
 from certcheck.report.outputs import OutputError, ReportFiles, open_stream, write_reports
+from certcheck.report.safetext import SafeConsole
 from certcheck.runner import (
     DEFAULT_CONCURRENCY,
     EXIT_INTERRUPTED,
@@ -72,8 +72,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = SafeConsole()
+err = SafeConsole(stderr=True, soft_wrap=True)
 
 
 class FailOn(StrEnum):

@@ -14,6 +14,7 @@ from rich.text import Text
 from certcheck.cli import EXIT_CODES_HELP, FailOn, app, err, fail_usage, out
 from certcheck.monitor import DEFAULT_FILE
 from certcheck.report import console as console_report
+from certcheck.report.safetext import visible
 from certcheck.runner import EXIT_UNSCANNED
 
 if TYPE_CHECKING:  # the monitor modules (SQLAlchemy, pydantic) load only when a command runs
@@ -93,22 +94,22 @@ def _change_lines(outcome: MonitorOutcome, redactor: Redactor, everything: bool)
         message = target.alert
         if not shown and not (message and message.kind == "reminder"):
             continue
-        lines.append(Text(target.monitored.key, "bold"))
+        lines.append(Text(visible(target.monitored.key), "bold"))
         if message is not None and message.kind == "reminder":
             lines.append(Text("  reminder: still standing", "bold"))
             for item in message.items:
                 lines.append(Text(f"  {item['severity']:8} ", _STYLE[item["severity"]]))
-                lines[-1].append(redactor.scrub(item["summary"]))
+                lines[-1].append(visible(redactor.scrub(item["summary"])))
             continue
         for change in shown:
             word = "ok" if change.good else change.severity
             line = Text(f"  {word:8} ", _STYLE["ok" if change.good else change.severity])
-            line.append(redactor.scrub(change.summary))
+            line.append(visible(redactor.scrub(change.summary)))
             if not change.notify:
                 line.append("  (recorded, not alerted)", "dim")
             lines.append(line)
             if change.fix and not change.good and change.notify:
-                lines.append(Text(f"           fix: {change.fix}", "dim"))
+                lines.append(Text(f"           fix: {visible(change.fix)}", "dim"))
     return lines
 
 

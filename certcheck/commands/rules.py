@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from certcheck.catalog import load_catalog, load_profiles, read_data
 from certcheck.cli import app, fail_usage, out
@@ -30,7 +31,7 @@ def _explain(rule_id: str) -> None:
     if rule_id not in catalog:
         fail_usage(f"unknown rule id {rule_id!r} (certcheck rules lists them)")
     rule = catalog[rule_id]
-    out.print(f"[bold]{rule.id}[/]: {rule.title}", highlight=False)
+    out.print(Text(rule.id, "bold") + Text(f": {rule.title}"))
     sev = ", ".join(f"{name} {value}" for name, value in severity_by_profile(rule_id).items())
     out.print(f"severity:  {sev}", highlight=False, soft_wrap=True)
     out.print(f"concerns:  {', '.join(rule.platforms)}", highlight=False)

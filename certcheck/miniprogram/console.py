@@ -25,6 +25,7 @@ from certcheck.miniprogram.lint import (
 from certcheck.miniprogram.results import EndpointResult, ExchangeResult, MiniProgramReport
 from certcheck.model import VERDICT_PLATFORMS
 from certcheck.report.console import HEADER, MARK, OVERALL, findings_grid
+from certcheck.report.safetext import visible
 
 _PHASES = (("dns", "dns"), ("connect", "connect"), ("tls", "tls"), ("first_byte", "first byte"))
 
@@ -67,7 +68,7 @@ def _print_group(group: LintGroup, console: Console, verbose: bool) -> None:
     console.print()
     count = len(group.entries) or len(group.requests)
     suffix = f", {count}" if count else ""
-    title = Text(group.label, "bold")
+    title = Text(visible(group.label), "bold")
     if group.name not in (GENERAL_GROUP,):
         title.append(f"  ({group.name}{suffix})", "dim")
     console.print(title)
@@ -77,12 +78,12 @@ def _print_group(group: LintGroup, console: Console, verbose: bool) -> None:
     rows.add_column(overflow="fold")
     for entry in group.entries:
         mark = Text("ok", "green") if entry.accepted else Text("rejected", "red")
-        rows.add_row("", mark, Text(f"{entry.entry.raw}  {_entry_note(entry)}".rstrip()))
+        rows.add_row("", mark, Text(visible(f"{entry.entry.raw}  {_entry_note(entry)}".rstrip())))
     if group.name == REQUESTS_GROUP:
         for request in group.requests:
             mark = Text("ok", "green") if request.allowed_by else Text("fails", "red")
             via = f"  ({', '.join(request.allowed_by)})" if request.allowed_by else ""
-            rows.add_row("", mark, Text(request.url + via))
+            rows.add_row("", mark, Text(visible(request.url + via)))
     if group.entries or group.requests:
         console.print(rows)
     # The ICP reminder is the point of the "general" group: never hidden.
@@ -95,7 +96,7 @@ def _print_group(group: LintGroup, console: Console, verbose: bool) -> None:
 
 def _print_hidden(count: int, what: str, console: Console) -> None:
     if count:
-        console.print(f"  [dim]+{count} {what}info finding(s): --verbose shows them[/]")
+        console.print(Text(f"  +{count} {what}info finding(s): --verbose shows them", "dim"))
 
 
 def _timing(x: ExchangeResult) -> str:
@@ -106,14 +107,14 @@ def _timing(x: ExchangeResult) -> str:
 
 
 def _exchange_text(x: ExchangeResult) -> Text:
-    line = Text(x.url)
+    line = Text(visible(x.url))
     if x.error is not None:
-        line.append(f"  {x.error.kind}: {x.error.message}", "red")
+        line.append(visible(f"  {x.error.kind}: {x.error.message}"), "red")
     else:
         answer = f"  → {x.status} {x.reason}".rstrip()
         if x.kind == "http" and x.content_type:
             answer += f"  {x.content_type}"
-        line.append(answer)
+        line.append(visible(answer))
     timing = _timing(x)
     if timing:
         line.append(f"\n{timing}", "dim")
@@ -124,13 +125,13 @@ def _print_endpoint(result: EndpointResult, console: Console, verbose: bool) -> 
     console.print()
     word, style = OVERALL[result.overall]
     head = Text(f"{word:5} ", style)
-    head.append(result.endpoint.label, "bold")
+    head.append(visible(result.endpoint.label), "bold")
     head.append(f"  {', '.join(result.endpoint.apis)}", "dim")
     console.print(head)
     tls = result.tls
     if not tls.facts.ok:
         assert tls.facts.error is not None
-        console.print(Text(f"  not scanned: {tls.facts.error.message}", "magenta"))
+        console.print(Text(visible(f"  not scanned: {tls.facts.error.message}"), "magenta"))
         return
     line = Text("  TLS ")
     for platform in VERDICT_PLATFORMS:
@@ -159,7 +160,7 @@ def _print_endpoint(result: EndpointResult, console: Console, verbose: bool) -> 
 
 def print_report(report: MiniProgramReport, console: Console, verbose: bool = False) -> None:
     """The mini program's verdict, each API list's entries and findings, then each endpoint."""
-    console.print(Text(f"Mini program domains: {report.config.source}", "bold"))
+    console.print(Text(visible(f"Mini program domains: {report.config.source}"), "bold"))
     host_app = load_limits(report.config.host_app)
     console.print(Text(f"Host app: {host_app.name} ({host_app.host_app})", "dim"))
     console.print(_verdict_table(report))
@@ -167,7 +168,7 @@ def print_report(report: MiniProgramReport, console: Console, verbose: bool = Fa
         _print_group(group, console, verbose)
     if not report.endpoints_checked:
         console.print()
-        console.print("[dim]Endpoints not checked (--no-endpoints).[/]")
+        console.print(Text("Endpoints not checked (--no-endpoints).", "dim"))
     elif report.endpoints:
         console.print()
         console.print(Text("Endpoints", "bold underline"))

@@ -16,6 +16,7 @@ from typing import Any
 from certcheck import __version__
 from certcheck.model import SEVERITY_ORDER, TargetResult
 from certcheck.monitor.changes import Change, Snapshot, platform_names
+from certcheck.report.safetext import visible
 
 
 def iso(moment: datetime) -> str:
@@ -55,7 +56,8 @@ class Message:
         platforms = item.get("platforms") or []
         where = f" ({platform_names(platforms)})" if platforms and not item.get("good") else ""
         fix = item.get("fix") if not item.get("good") else None
-        return f"{item['summary']}{where}", fix or None
+        # what a person reads (mail, chat): controls from certificate names escaped
+        return visible(f"{item['summary']}{where}"), visible(fix) if fix else None
 
     def plain_text(self) -> str:
         """The message as plain text (e-mail, Feishu, the webhook body's ``text``)."""
@@ -108,7 +110,7 @@ def _title(prefix: str, target: str, items: list[dict[str, Any]]) -> str:
     bad = [i for i in items if not i.get("good")] or items
     head = bad[0]["summary"]
     more = f" (+{len(items) - 1} more)" if len(items) > 1 else ""
-    return f"certcheck {prefix}{target}: {head}{more}"
+    return visible(f"certcheck {prefix}{target}: {head}{more}")
 
 
 def _message(

@@ -21,6 +21,7 @@ from certcheck import __version__
 from certcheck.model import VERDICT_PLATFORMS
 from certcheck.monitor.changes import PLATFORM_NAMES
 from certcheck.monitor.store import Store
+from certcheck.report.safetext import html_visible
 
 CHART_WIDTH, CHART_HEIGHT = 720, 180
 _PAD_LEFT, _PAD_RIGHT, _PAD_TOP, _PAD_BOTTOM = 48, 16, 12, 28
@@ -189,6 +190,7 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=html_visible,
     )
 
 

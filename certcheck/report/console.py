@@ -10,13 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from certcheck.freshness import stale_note
 from certcheck.model import PROTOCOLS, VERDICT_PLATFORMS, Finding, TargetResult
 from certcheck.report.evidence import evidence_pairs
+from certcheck.report.safetext import visible
 
 OVERALL = {
     "pass": ("PASS", "bold green"),
@@ -75,12 +75,12 @@ def findings_grid(
     grid.add_column(overflow="fold")
     for finding in findings:
         word, style = SEV[finding.severity]
-        body = Text(f"{finding.rule_id}: {finding.title}")
+        body = Text(visible(f"{finding.rule_id}: {finding.title}"))
         evidence = evidence_text(finding.evidence)
         if evidence:
-            body.append("\n" + evidence, "dim")
+            body.append("\n" + visible(evidence), "dim")
         if verbose and finding.fix:
-            body.append("\nfix: " + finding.fix)
+            body.append("\nfix: " + visible(finding.fix))
         grid.add_row("", Text(word, style), body)
     return grid
 
@@ -144,7 +144,7 @@ def simulation_table(entries: list[dict[str, Any]]) -> Table:
 
 def _print_clients(result: TargetResult, console: Console) -> None:
     for line in protocol_lines(result):
-        console.print(Text("  " + line, "dim"))
+        console.print(Text("  " + visible(line), "dim"))
     entries = result.simulation or []
     if not entries:
         return
@@ -160,10 +160,10 @@ def _print_clients(result: TargetResult, console: Console) -> None:
             e.get("root") == common and e.get("root_source") == "ca-file" for e in entries
         )
         note = " (from --ca-file: counts as present in every client's store)" if from_file else ""
-        console.print(Text(f"  trusted root: {common}{note}", "dim"))
+        console.print(Text(f"  trusted root: {visible(common)}{note}", "dim"))
     ats = ats_line(entries)
     if ats:
-        console.print(Text("  " + ats, "bold"))
+        console.print(Text("  " + visible(ats), "bold"))
     console.print(Text("  certificate dates and host name are judged by the findings", "dim"))
     console.print(simulation_table(entries))
 
@@ -209,16 +209,17 @@ def print_results(
         if result.facts.ok and not shown and not hidden and not suppressed and not show_clients:
             continue
         console.print()
-        console.print(Text(result.facts.target.label, "bold"))
+        console.print(Text(visible(result.facts.target.label), "bold"))
         if not result.facts.ok:
             assert result.facts.error is not None
-            console.print(Text("  " + result.facts.error.message))
+            console.print(Text("  " + visible(result.facts.error.message)))
             continue
         console.print(findings_grid(shown, verbose))
         if hidden:
-            console.print(f"  [dim]+{hidden} info finding(s): --verbose shows them[/]")
+            console.print(Text(f"  +{hidden} info finding(s): --verbose shows them", "dim"))
         if suppressed:
-            console.print(f"  [dim]+{suppressed} suppressed finding(s) (see the JSON output)[/]")
+            note = f"  +{suppressed} suppressed finding(s) (see the JSON output)"
+            console.print(Text(note, "dim"))
         if show_clients:
             _print_clients(result, console)
 
@@ -233,7 +234,7 @@ def print_totals(
     parts = [f"{counts[k]} {k}" for k in ("pass", "warn", "fail", "error") if counts.get(k)]
     console.print()
     when = f" (evaluated at {now.isoformat(timespec='seconds')})" if now else ""
-    console.print(escape(f"{len(results)} target(s): " + ", ".join(parts) + when))
+    console.print(Text(f"{len(results)} target(s): " + ", ".join(parts) + when))
     note = stale_note(now.date()) if now else None
     if note:
         console.print(Text(note, "dim"))

@@ -36,6 +36,7 @@ from certcheck.report.evidence import (
     xml_safe,
 )
 from certcheck.report.i18n import Catalog, catalog
+from certcheck.report.safetext import html_visible, visible
 
 #: the expiry timeline looks this many days ahead of the scan
 TIMELINE_DAYS = 90
@@ -120,7 +121,7 @@ def _common_name(subject: str) -> str:
 
 def _breakable(text: str) -> Markup:
     """Escaped text with line-break opportunities after dots and before colons (host names)."""
-    escaped = str(escape(text))
+    escaped = str(escape(visible(text)))
     return Markup(escaped.replace(".", ".<wbr>").replace(":", "<wbr>:"))
 
 
@@ -700,6 +701,7 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=html_visible,
     )
     env.filters["cn"] = _common_name
     env.filters["wbr"] = _breakable

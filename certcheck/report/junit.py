@@ -22,6 +22,7 @@ from certcheck.report.evidence import (
     target_label,
     xml_safe,
 )
+from certcheck.report.safetext import visible
 
 
 def _timestamp(value: Any) -> str | None:
@@ -53,9 +54,10 @@ def _finding_text(finding: dict[str, Any]) -> str:
 
 
 def _add(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    element = ET.SubElement(parent, tag, {k: xml_safe(v) for k, v in attrs.items()})
+    # controls from certificate names are shown as escapes (XML 1.0 cannot carry them)
+    element = ET.SubElement(parent, tag, {k: xml_safe(visible(v)) for k, v in attrs.items()})
     if text is not None:
-        element.text = xml_safe(text)
+        element.text = xml_safe(visible(text, keep_newlines=True))
     return element
 
 
