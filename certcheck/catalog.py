@@ -12,6 +12,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from certcheck.datadir import user_copy
 from certcheck.model import SEVERITY_ORDER, Finding, Severity
 
 
@@ -38,6 +39,10 @@ class Profile:
 
 
 def read_data(name: str) -> bytes:
+    """A table under rules/: the refreshed copy of ``certcheck data update`` if there is one."""
+    refreshed = user_copy(name)
+    if refreshed is not None:
+        return refreshed
     return resources.files("certcheck.rules").joinpath(name).read_bytes()
 
 

@@ -24,6 +24,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from certcheck.datadir import user_copy
 from certcheck.model import PROTOCOLS
 
 PLATFORMS_DIR = "platforms"
@@ -146,6 +147,10 @@ class _AndroidVersion:
 
 
 def _text(*parts: str) -> str:
+    """A table under rules/: the refreshed copy of ``certcheck data update`` if there is one."""
+    refreshed = user_copy("/".join(parts))
+    if refreshed is not None:
+        return refreshed.decode("utf-8")
     node = resources.files("certcheck.rules")
     for part in parts:
         node = node.joinpath(part)
