@@ -1,0 +1,55 @@
+"""One list of rule ids: the catalog's. Translations, README and sources agree with it.
+
+A rule id that exists in one place only (a translation of a rule that was never
+written, a catalog entry with no Chinese title, a README list that forgot a rule) is how
+the catalog and the reports drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from certcheck.catalog import load_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _translations(lang: str) -> dict[str, str]:
+    data = tomllib.loads((ROOT / "templates" / "i18n" / f"{lang}.toml").read_text("utf-8"))
+    return data.get("rules", {})
+
+
+def test_every_rule_has_a_chinese_title_and_no_translation_is_orphaned():
+    catalog = set(load_catalog())
+    zh = set(_translations("zh"))
+    assert sorted(catalog - zh) == [], "rules without a zh title"
+    assert sorted(zh - catalog) == [], "zh titles of rules that do not exist"
+
+
+def test_every_rule_cites_known_sources():
+    references = tomllib.loads((ROOT / "rules" / "references.toml").read_text("utf-8"))
+    for rule in load_catalog().values():
+        assert rule.sources, rule.id
+        # a reference id of rules/references.toml, or the URL of the page itself
+        unknown = [
+            s for s in rule.sources if s not in references and not s.startswith("https://")
+        ]
+        assert unknown == [], (rule.id, unknown)
+
+
+def test_readme_lists_every_rule():
+    readme = (ROOT / "README.md").read_text("utf-8")
+    listed = set(re.findall(r"`([a-z0-9_]+)`", readme))
+    missing = [r for r in load_catalog() if r not in listed and not r.startswith("mp_")]
+    assert missing == []
+
+
+def test_every_rule_can_be_raised_by_the_code():
+    """A catalog entry that no code names is a rule that can never fire."""
+    source = "\n".join(
+        p.read_text("utf-8") for p in (ROOT / "certcheck").rglob("*.py")
+    )
+    unused = [r for r in load_catalog() if f'"{r}"' not in source and f"'{r}'" not in source]
+    assert unused == []
