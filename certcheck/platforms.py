@@ -36,6 +36,8 @@ APPLE_STATUSES = frozenset({"trusted", "removed", "distrusted"})
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ANDROID_STORE = re.compile(r"^android:(\d+)$")
+#: from this API level (Android 14) the root store is Conscrypt's updatable APEX store
+ANDROID_UPDATABLE_API = 34
 _OTHER_STORES = frozenset({"apple", "mozilla", "chrome", "java"})
 
 

@@ -96,7 +96,9 @@ def test_root_info_lookup_forms_and_unknown():
 
 
 def test_known_api_range_and_snapshot_choice():
-    assert platforms.android_known_api_range() == (9, 34)
+    assert platforms.android_known_api_range() == (9, 36)
+    assert platforms.android_snapshot_for_api(35) == "15"
+    assert platforms.android_snapshot_for_api(36) == "16"
     assert platforms.android_snapshot_for_api(10) == "2.3.6"  # newest of three API-10 states
     assert platforms.android_snapshot_for_api(19) == "4.4.3"
     assert platforms.android_snapshot_for_api(33) == "13-2023-09"
@@ -104,7 +106,7 @@ def test_known_api_range_and_snapshot_choice():
     assert platforms.android_snapshot_for_api(12) == "2.3.6"
     assert platforms.android_snapshot_for_api(20) == "4.4.3"
     assert platforms.android_snapshot_for_api(32) == "12"
-    for outside in (8, 35):
+    for outside in (8, 37):
         with pytest.raises(ValueError, match="outside the store data"):
             platforms.android_store(outside)
 
@@ -122,7 +124,7 @@ def test_android_api_columns_agree_with_present_in():
     }
     newest = list(versions)[-1]
     rows = read_tsv("android_roots.tsv")
-    assert len(rows) == 280
+    assert len(rows) == 299
     for row in rows:
         info = platforms.root_info(row["sha256"])
         assert info is not None and info.android_present_in
@@ -466,7 +468,7 @@ def test_data_sources_cover_every_file_in_rules():
         assert type(source.snapshot) is date
     by_file = {s.file: s.snapshot for s in sources}
     assert by_file["platforms/apple_roots.tsv"] == date(2025, 10, 16)
-    assert by_file["platforms/android_roots.tsv"] == date(2023, 12, 8)
+    assert by_file["platforms/android_roots.tsv"] == date(2025, 1, 2)
     assert by_file["clients.toml"] == date(2026, 6, 25)
 
 

@@ -41,9 +41,9 @@ from certcheck.evaluate.certinfo import (
 from certcheck.evaluate.client_constraints import CertificatePolicy
 from certcheck.evaluate.trust import TrustStore
 from certcheck.platforms import (
+    ANDROID_UPDATABLE_API,
     android_api,
     android_first_trusting_version,
-    android_known_api_range,
     android_snapshot_for_api,
     android_store,
     apple_store,
@@ -141,7 +141,9 @@ def store_view(root_store: str, trust: TrustStore) -> StoreView:
             label=f"Android {snapshot} (API {api}) system store",
             members=android_store(api),
             android_api=api,
-            may_lag=api >= android_known_api_range()[1],  # the updatable Conscrypt store
+            # Android 14+ take the updatable Conscrypt APEX store from Google Play system
+            # updates: a device may hold roots newer than any snapshot in the tables.
+            may_lag=api >= ANDROID_UPDATABLE_API,
         )
     if root_store == "apple":
         return StoreView(root_store, "Apple trust store", apple_store(), may_lag=True)
