@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any, Literal, get_type_hints
 
+from certcheck.core.names import is_ip
 from certcheck.safeload import quote
 from certcheck.typecheck import FieldError, check_value
 
@@ -45,8 +46,6 @@ class Target:
     @property
     def sni(self) -> str | None:
         """SNI is never sent for an IP literal (RFC 6066 §3)."""
-        from certcheck.targets import is_ip
-
         return None if is_ip(self.host) else self.host
 
     @property

@@ -8,13 +8,13 @@ bare IPv6 address.  Nothing here touches the network.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from certcheck.core.names import is_ip
 from certcheck.model import Target
 from certcheck.safeload import clip, quote
 
@@ -25,14 +25,6 @@ _SPACE = re.compile(r"\s")  # the characters str.isspace() accepts
 
 class TargetError(ValueError):
     """A target (or --resolve value, or targets file) that cannot be used."""
-
-
-def is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _check_host(host: str, raw: str) -> str:

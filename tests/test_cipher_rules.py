@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from certcheck.catalog import Profile, load_catalog, load_profiles
+from certcheck.core.tls import SUITES_BY_NAME
 from certcheck.evaluate.cipher_rules import (
     ATS_TLS12,
     ATS_TLS13,
@@ -26,7 +27,6 @@ from certcheck.evaluate.cipher_rules import (
 )
 from certcheck.model import Finding, ServerFacts, Target
 from certcheck.platforms import client_profiles
-from certcheck.probe.suites import SUITES_BY_NAME
 
 HOST = "api.example.test"
 PROFILE = load_profiles()["wechat"]

@@ -29,14 +29,7 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from certcheck.localserver import LoopbackServer, ServerSpec
-from certcheck.model import Target
-from certcheck.probe import probe_target
-from certcheck.probe.budget import ConnectionBudget
-from certcheck.probe.ciphers import enumerate_ciphers, enumerate_suites
-from certcheck.probe.flight import probe_default_leaf
-from certcheck.probe.sslv2 import SSLV2_CIPHERS, probe_sslv2
-from certcheck.probe.suites import (
+from certcheck.core.tls import (
     CIPHER_NAMES,
     GROUPS,
     SUITES,
@@ -45,6 +38,13 @@ from certcheck.probe.suites import (
     TLS12_ONLY_SUITES,
     default_suites,
 )
+from certcheck.localserver import LoopbackServer, ServerSpec
+from certcheck.model import Target
+from certcheck.probe import probe_target
+from certcheck.probe.budget import ConnectionBudget
+from certcheck.probe.ciphers import enumerate_ciphers, enumerate_suites
+from certcheck.probe.flight import probe_default_leaf
+from certcheck.probe.sslv2 import SSLV2_CIPHERS, probe_sslv2
 
 HOST = "good.example.test"
 OTHER = "default.example.test"

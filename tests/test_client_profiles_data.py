@@ -20,10 +20,10 @@ from importlib import resources
 
 import pytest
 
+from certcheck.core.tls import CIPHER_NAMES, GROUPS, SUITES_BY_CODE
 from certcheck.evaluate.client_constraints import SCHEMES_BY_CODE
 from certcheck.model import PROTOCOLS
 from certcheck.platforms import ClientProfile, PlatformDataError, _client, client_profiles
-from certcheck.probe.suites import CIPHER_NAMES, GROUPS, SUITES_BY_CODE
 
 #: RFC 8701 GREASE values: 0x0A0A, 0x1A1A .. 0xFAFA
 GREASE = frozenset(0x0A0A + 0x1010 * i for i in range(16))

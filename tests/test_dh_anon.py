@@ -37,6 +37,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from certcheck.catalog import load_catalog, load_profiles
+from certcheck.core.tls import named_dh_prime, named_dh_primes
 from certcheck.evaluate import Policy, evaluate
 from certcheck.evaluate.dh_rules import dh_problems, kex_findings, probably_prime
 from certcheck.evaluate.simulation import simulate
@@ -46,7 +47,6 @@ from certcheck.model import ServerFacts, Target
 from certcheck.platforms import client_profiles
 from certcheck.probe import probe_target
 from certcheck.probe.flight import ske_dh_params
-from certcheck.probe.suites import named_dh_prime, named_dh_primes
 from certcheck.report import schema
 from certcheck.report.html import render_html
 from certcheck.report.jsondoc import results_document

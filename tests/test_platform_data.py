@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from certcheck import platforms
+from certcheck.core.tls import CIPHER_NAMES
 from certcheck.model import PROTOCOLS
-from certcheck.probe.suites import CIPHER_NAMES
 
 DATA = Path(__file__).parent / "data"
 ISRG_X1 = "96bcec06264976f37460779acf28c5a7cfe8a3c0aae11a8ffcee05c0bddf08c6"
@@ -401,7 +401,7 @@ def test_client_cipher_suite_names_are_iana():
         assert set(profile.tls13_cipher_suites) <= known | IANA_TLS13
     if unknown_to_probe:
         warnings.warn(
-            f"{len(unknown_to_probe)} client cipher suites are not in probe.suites.CIPHER_NAMES: "
+            f"{len(unknown_to_probe)} client cipher suites are not in core.tls.CIPHER_NAMES: "
             + ", ".join(sorted(unknown_to_probe)),
             stacklevel=1,
         )

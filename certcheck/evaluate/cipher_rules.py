@@ -13,6 +13,7 @@ from typing import Any
 from cryptography import x509
 
 from certcheck.catalog import Profile, make_finding
+from certcheck.core.tls import SUITES_BY_NAME, SuiteInfo
 from certcheck.evaluate.certinfo import (
     key_description,
     san_dns_names,
@@ -21,7 +22,6 @@ from certcheck.evaluate.certinfo import (
 )
 from certcheck.evaluate.names import check_host
 from certcheck.model import PROTOCOLS, Finding, ServerFacts, Severity
-from certcheck.probe.suites import SUITES_BY_NAME, SuiteInfo
 
 #: Apple ``tls_ciphersuite_group_ats`` = CiphersuitesTLS13 + CiphersuitesPFS, as in
 #: Security-60158.100.133 (2022-05) .. 61901 (2025-10), protocol/SecProtocolInternal.h

@@ -11,8 +11,8 @@ import hashlib
 from typing import Any
 
 from certcheck.catalog import Profile, make_finding
+from certcheck.core.tls import SUITES_BY_NAME, named_dh_prime
 from certcheck.model import PROTOCOLS, Finding, ServerFacts, Severity
-from certcheck.probe.suites import SUITES_BY_NAME, named_dh_prime
 
 #: Below this a prime is an error (Logjam / export range); below RECOMMENDED a warning.
 MIN_DH_BITS = 1024

@@ -28,6 +28,7 @@ from typing import Any
 
 from cryptography import x509
 
+from certcheck.core.tls import SUITES_BY_NAME
 from certcheck.evaluate.certinfo import (
     key_description,
     san_dns_names,
@@ -40,7 +41,6 @@ from certcheck.evaluate.names import check_host
 from certcheck.evaluate.trust import TrustStore
 from certcheck.model import PROTOCOLS, ServerFacts
 from certcheck.platforms import ClientProfile, client_profiles
-from certcheck.probe.suites import SUITES_BY_NAME
 
 
 @dataclass(frozen=True)

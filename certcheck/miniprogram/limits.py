@@ -74,6 +74,7 @@ class Limits:
             "entry_ports": self.entry_ports,
             "icp_required": self.icp_required,
             "referer": self.referer,
+            "timeout_keys": dict(self.timeout_keys),
             "sources": list(self.sources),
         }
 

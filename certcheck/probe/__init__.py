@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 
+from certcheck.core.tls import SUITES_BY_NAME, cipher_name
 from certcheck.model import PROTOCOLS, ScanError, ServerFacts, Target
 from certcheck.probe.budget import ConnectionBudget
 from certcheck.probe.ciphers import enumerate_ciphers
@@ -25,7 +26,6 @@ from certcheck.probe.flight import probe_default_leaf, probe_plaintext_chain, tl
 from certcheck.probe.handshake import HandshakeResult, ProbeError, classify_os_error, handshake
 from certcheck.probe.hello import HelloAnswer, probe_versions
 from certcheck.probe.sslv2 import probe_sslv2
-from certcheck.probe.suites import SUITES_BY_NAME, cipher_name
 
 # getaddrinfo cannot be cancelled; a small shared pool bounds the threads a
 # hung resolver can hold.

@@ -32,6 +32,14 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from certcheck.core.tls import (
+    SUITES_BY_CODE,
+    cipher_name,
+    default_groups,
+    default_suites,
+    group_name,
+    named_dh_prime,
+)
 from certcheck.probe.budget import ConnectionBudget
 from certcheck.probe.flight import (
     CERTIFICATE,
@@ -48,14 +56,6 @@ from certcheck.probe.hello import (
     build_client_hello,
     probe_version,
     probe_versions,
-)
-from certcheck.probe.suites import (
-    SUITES_BY_CODE,
-    cipher_name,
-    default_groups,
-    default_suites,
-    group_name,
-    named_dh_prime,
 )
 
 #: Versions whose key-exchange groups are enumerated (1.0/1.1 when ECDHE is accepted there).

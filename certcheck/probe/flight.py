@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from certcheck.core.tls import GROUP_CODES, chain_suites
 from certcheck.probe.budget import ConnectionBudget
 from certcheck.probe.hello import (
     ALERT_NAMES,
@@ -26,7 +27,6 @@ from certcheck.probe.hello import (
     build_client_hello,
     parse_server_hello,
 )
-from certcheck.probe.suites import GROUP_CODES, chain_suites
 from certcheck.probe.wire import exchange
 
 # Record content types and handshake types (RFC 5246 6.2.1, 7.4).

@@ -18,8 +18,7 @@ import struct
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from certcheck.probe.budget import ConnectionBudget
-from certcheck.probe.suites import (
+from certcheck.core.tls import (
     CIPHER_NAMES,
     TLS13_GROUPS,
     cipher_name,
@@ -27,6 +26,7 @@ from certcheck.probe.suites import (
     default_suites,
     group_name,
 )
+from certcheck.probe.budget import ConnectionBudget
 from certcheck.probe.wire import Exchange, exchange
 
 __all__ = [

@@ -11,13 +11,14 @@ from a hostile certificate or server.
 
 from __future__ import annotations
 
+import tomllib
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
 from markupsafe import Markup
 
-from certcheck.miniprogram.limits import load_limits
+from certcheck.catalog import read_data
 from certcheck.model import SEVERITY_ORDER, VERDICT_PLATFORMS
 from certcheck.report.evidence import xml_safe
 from certcheck.report.html import (
@@ -221,7 +222,11 @@ def _api_name(api: str, cat: Catalog) -> str:
 
 
 def _lint_group(
-    group: dict[str, Any], endpoints: dict[str, str], config: dict[str, Any], cat: Catalog
+    group: dict[str, Any],
+    endpoints: dict[str, str],
+    config: dict[str, Any],
+    cat: Catalog,
+    timeout_keys: dict[str, str],
 ) -> dict[str, Any]:
     name = _str(group.get("group"), "?")
     findings = _sorted_findings(_list(group.get("findings")), cat)
@@ -254,7 +259,7 @@ def _lint_group(
     if name == "networkTimeout":
         given = _dict(config.get("networkTimeout"))
         effective = _dict(config.get("effective_timeout_ms"))
-        for key, api in load_limits().timeout_keys.items():
+        for key, api in timeout_keys.items():
             if key in given or api in effective:
                 timeouts.append(
                     {
@@ -313,6 +318,16 @@ def _endpoint_view(
     }
 
 
+def _timeout_keys(document: dict[str, Any]) -> dict[str, str]:
+    """networkTimeout key -> API list, from the document (schema 1.1+), else the shipped data
+    (documents written before the host app carried it)."""
+    keys = _dict(_dict(document.get("host_app")).get("timeout_keys"))
+    if keys:
+        return {str(k): str(v) for k, v in keys.items()}
+    data = tomllib.loads(read_data("miniprogram.toml").decode("utf-8"))
+    return {str(k): str(v) for k, v in _dict(data.get("timeout_keys")).items()}
+
+
 def miniprogram_view(document: dict[str, Any], lang: str = "en") -> dict[str, Any]:
     """Everything miniprogram.html.j2 shows, from a ``certcheck-miniprogram`` document."""
     cat = catalog(lang)
@@ -325,7 +340,10 @@ def miniprogram_view(document: dict[str, Any], lang: str = "en") -> dict[str, An
         _endpoint_view(i, e, limits, now, cat, open_tls) for i, e in enumerate(raw_endpoints)
     ]
     hrefs = {e["label"]: f"#{e['anchor']}" for e in endpoints}
-    groups = [_lint_group(g, hrefs, config, cat) for g in map(_dict, _list(document.get("lint")))]
+    keys = _timeout_keys(document)
+    groups = [
+        _lint_group(g, hrefs, config, cat, keys) for g in map(_dict, _list(document.get("lint")))
+    ]
     summary = _dict(document.get("summary"))
     counts = _dict(summary.get("findings"))
     findings = {k: _int(counts.get(k)) or 0 for k in ("error", "warning", "info")}
