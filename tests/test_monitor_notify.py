@@ -351,7 +351,8 @@ def test_notify_test_command_reports_each_channel(
 
 
 def test_long_messages_are_cut_to_each_robot_limit():
-    from certcheck.monitor.channels import WECOM_MAX_BYTES, http_request
+    from certcheck.monitor.channels import http_request
+    from certcheck.monitor.pacing import limits_for
 
     long = message()
     long.items = [dict(long.items[0], summary=f"问题 {n}: " + "x" * 80) for n in range(200)]
@@ -359,6 +360,7 @@ def test_long_messages_are_cut_to_each_robot_limit():
     content = http_request(config.channels["wecom"], long, datetime.now(UTC)).body["markdown"][
         "content"
     ]
-    assert len(content.encode("utf-8")) <= WECOM_MAX_BYTES
-    assert content.endswith("… (message shortened)")
+    assert len(content.encode("utf-8")) <= limits_for("wecom").size_limit == 4096
+    assert "more not shown (message shortened" in content
+    assert content.endswith("[HTML report](https://status.example.test/history.html)")
     assert content.startswith("### certcheck api.example.test:443")

@@ -39,6 +39,8 @@ class Message:
     overall: str | None = None
     verdicts: dict[str, str] = field(default_factory=dict)
     run_id: int | None = None
+    #: items left out to fit the channel's size limit (said in the text, before the footer)
+    omitted: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,8 +69,13 @@ class Message:
             lines.append(f"[{self.label(item)}] {head}")
             if fix:
                 lines.append(f"    fix: {fix}")
+        if self.omitted:
+            lines.append(self.omitted_line())
         lines += ["", *self.footer()]
         return "\n".join(lines).rstrip() + "\n"
+
+    def omitted_line(self) -> str:
+        return f"… {self.omitted} more not shown (message shortened to fit the channel's limit)"
 
     def footer(self) -> list[str]:
         parts = []

@@ -23,7 +23,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
@@ -39,11 +39,11 @@ from certcheck.monitor.config import (
     WebhookChannel,
     WeComChannel,
 )
+from certcheck.monitor.pacing import ChannelLimits, limits_for
 from certcheck.safeload import LoadError, load_json
 
-WECOM_MAX_BYTES = 4096
-DINGTALK_MAX_BYTES = 18000
-FEISHU_MAX_BYTES = 30000
+#: the marker a hard cut leaves (only when even a message without items is too large)
+SHORTENED = "\n… (message shortened)\n"
 
 
 @dataclass
@@ -79,6 +79,8 @@ def markdown_text(message: Message) -> str:
         lines.append(f"- **{message.label(item)}** {head}")
         if fix:
             lines.append(f"  > fix: {fix}")
+    if message.omitted:
+        lines.append(f"- {message.omitted_line()}")
     footer = [p for p in message.footer() if not p.startswith("Report: ")]
     if message.report_url:
         footer.append(f"[HTML report]({message.report_url})")
@@ -98,6 +100,8 @@ def slack_text(message: Message) -> str:
         lines.append(f"• *{message.label(item)}* {_slack_escape(head)}")
         if fix:
             lines.append(f"    _fix:_ {_slack_escape(fix)}")
+    if message.omitted:
+        lines.append(f"• {_slack_escape(message.omitted_line())}")
     footer = [_slack_escape(p) for p in message.footer() if not p.startswith("Report: ")]
     if message.report_url:
         footer.append(f"<{message.report_url}|HTML report>")
@@ -142,8 +146,8 @@ def _json_code(*keys: str) -> Callable[[bytes], str | None]:
     return check
 
 
-def http_request(channel: Channel, message: Message, now: datetime) -> HttpRequest:
-    """The POST that delivers ``message`` to an HTTP channel (every type but email)."""
+def _build(channel: Channel, message: Message, now: datetime) -> HttpRequest:
+    """The POST for ``message`` as it is (:func:`http_request` fits it to the limit)."""
     if isinstance(channel, WebhookChannel):
         headers = {k: v.get_secret_value() for k, v in channel.headers.items()}
         return HttpRequest(channel.url.get_secret_value(), message.webhook_body(), headers)
@@ -152,7 +156,7 @@ def http_request(channel: Channel, message: Message, now: datetime) -> HttpReque
     if isinstance(channel, WeComChannel):
         body = {
             "msgtype": "markdown",
-            "markdown": {"content": _clip(markdown_text(message), WECOM_MAX_BYTES)},
+            "markdown": {"content": markdown_text(message)},
         }
         return HttpRequest(channel.url.get_secret_value(), body, check=_json_code("errcode"))
     if isinstance(channel, DingTalkChannel):
@@ -165,14 +169,14 @@ def http_request(channel: Channel, message: Message, now: datetime) -> HttpReque
             "msgtype": "markdown",
             "markdown": {
                 "title": message.title[:100],
-                "text": _clip(markdown_text(message), DINGTALK_MAX_BYTES),
+                "text": markdown_text(message),
             },
         }
         return HttpRequest(url, body, check=_json_code("errcode"))
     if isinstance(channel, FeishuChannel):
         body = {
             "msg_type": "text",
-            "content": {"text": _clip(message.plain_text(), FEISHU_MAX_BYTES)},
+            "content": {"text": message.plain_text()},
         }
         if channel.secret is not None:
             stamp = int(now.timestamp())
@@ -195,3 +199,104 @@ def email_message(channel: EmailChannel, message: Message) -> EmailMessage:
     mail["X-Certcheck-Alert"] = message.kind
     mail.set_content(message.plain_text())
     return mail
+
+
+# -- fitting a message to the channel's size limit ---------------------------------------------
+
+
+def _text_of(channel_type: str, body: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """(the dict holding the message text, its key) in a channel's body."""
+    places = {
+        "wecom": ("markdown", "content"),
+        "dingtalk": ("markdown", "text"),
+        "feishu": ("content", "text"),
+        "lark": ("content", "text"),
+        "slack": (None, "text"),
+    }
+    place = places.get(channel_type)
+    if place is None:
+        return None
+    holder = body if place[0] is None else body.get(place[0])
+    if not isinstance(holder, dict) or not isinstance(holder.get(place[1]), str):
+        return None
+    return holder, place[1]
+
+
+def request_size(request: HttpRequest, limits: ChannelLimits) -> int:
+    """The size the service measures: the encoded body, or the text field, in its unit."""
+    if limits.size_of == "body":
+        data = request.data()
+        return len(data) if limits.size_unit == "bytes" else len(data.decode("utf-8"))
+    found = _text_of(limits.type, request.body)
+    text = found[0][found[1]] if found else ""
+    return len(text.encode("utf-8")) if limits.size_unit == "bytes" else len(text)
+
+
+def _footer_start(text: str, message: Message) -> int:
+    """Where the footer (owner, tags, report link) begins in a rendered text."""
+    marks = [f"Owner: {message.owner}" if message.owner else None]
+    marks += [f"Tags: {', '.join(message.tags)}" if message.tags else None]
+    marks += ["[HTML report](", "<" + (message.report_url or "\0") + "|", "Report: "]
+    starts = [text.rfind(m) for m in marks if m]
+    starts = [i for i in starts if i > 0]
+    if not starts:
+        return len(text)
+    line = text.rfind("\n", 0, min(starts))
+    return line + 1 if line >= 0 else len(text)
+
+
+def _hard_cut(request: HttpRequest, message: Message, limits: ChannelLimits) -> HttpRequest:
+    """Cut the text before its footer until the request fits (a huge title or item)."""
+    found = _text_of(limits.type, request.body)
+    if found is None:
+        return request
+    holder, key = found
+    text: str = holder[key]
+    start = _footer_start(text, message)
+    head, footer = text[:start], text[start:]
+    for _ in range(40):
+        excess = request_size(request, limits) - limits.size_limit
+        if excess <= 0:
+            break
+        cut = head.encode("utf-8")[: max(len(head.encode("utf-8")) - excess - 64, 0)]
+        head = cut.decode("utf-8", "ignore")
+        holder[key] = head.rstrip() + SHORTENED + footer
+    if request_size(request, limits) > limits.size_limit:  # the footer alone is too large
+        holder[key] = _clip(holder[key], max(limits.size_limit // 2, 64))
+    return request
+
+
+def fit_request(
+    build: Callable[[Message], HttpRequest], message: Message, limits: ChannelLimits | None
+) -> HttpRequest:
+    """The request for ``message`` with as many items as fit the limit, footer kept.
+
+    Items are dropped from the end (the worst come first) and the text says how
+    many were left out; the encoded result is what is measured, so JSON escaping
+    cannot push it over.
+    """
+    request = build(message)
+    if limits is None or request_size(request, limits) <= limits.size_limit:
+        return request
+    low, high = 0, len(message.items) - 1  # the largest count that fits is in [low, high]
+    best: HttpRequest | None = None
+    while low <= high:
+        middle = (low + high) // 2
+        shown = replace(message, items=message.items[:middle], omitted=len(message.items) - middle)
+        attempt = build(shown)
+        if request_size(attempt, limits) <= limits.size_limit:
+            best, low = attempt, middle + 1
+        else:
+            high = middle - 1
+    if best is not None:
+        return best
+    bare = replace(message, items=[], omitted=len(message.items), title=message.title[:300])
+    return _hard_cut(build(bare), bare, limits)
+
+
+def http_request(channel: Channel, message: Message, now: datetime) -> HttpRequest:
+    """The POST that delivers ``message`` to an HTTP channel (every type but email).
+
+    Fitted to the channel type's size limit from ``rules/channels.toml``.
+    """
+    return fit_request(lambda shown: _build(channel, shown, now), message, limits_for(channel.type))
