@@ -4,4 +4,6 @@
 commands live beside it instead of in one growing file.
 """
 
-MODULES: tuple[str, ...] = ("chain", "rules", "forecast", "miniprogram", "monitor", "report")
+MODULES: tuple[str, ...] = (
+    "chain", "rules", "forecast", "miniprogram", "monitor", "report", "data",
+)
