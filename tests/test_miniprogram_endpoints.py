@@ -314,3 +314,24 @@ def test_server_closing_without_an_answer(start):
     assert result.error is not None
     assert (result.error.kind, result.error.phase) == ("http", "first_byte")
     assert "without answering" in result.error.message
+
+
+def test_an_internal_evaluation_error_is_exit_code_4(start, policy, monkeypatch):
+    """A certcheck bug while judging an endpoint is exit 4 (as scan), not 1 or 3."""
+    import certcheck.evaluate as evaluation
+    from certcheck.miniprogram.check import exit_code
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("planted bug")
+
+    monkeypatch.setattr(evaluation, "evaluate_strict", boom)
+    api = start()
+    host = f"api.{WILD}"
+    config = parse_config({"requestdomain": [f"https://{host}:{api.port}"]}, "test")
+    report = check_miniprogram(
+        config, policy, datetime.now(UTC), resolve={(host, api.port): "127.0.0.1"}, timeout=5
+    )
+    (endpoint,) = report.endpoints
+    assert endpoint.tls.facts.error is not None
+    assert endpoint.tls.facts.error.kind == "internal"
+    assert exit_code(report, "error") == 4

@@ -212,6 +212,28 @@ def test_no_common_cipher_and_missing_curve():
     assert negotiate(PROFILES["android_8_1"], curves).group == "secp384r1"
 
 
+def test_tls10_uses_its_own_curves_else_those_of_tls12():
+    """ECDHE curves at TLS 1.0 are negotiated as at 1.2 (RFC 8422 §5.1.1): the curves
+    enumerated at 1.0 decide when the probe has them, else those enumerated at 1.2."""
+    facts = modern_facts(
+        [],
+        protocols={"SSLv3": False, "TLSv1.0": True, "TLSv1.1": False, "TLSv1.2": True,
+                   "TLSv1.3": False},
+        cipher_suites={
+            "TLSv1.0": ["TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"],
+            "TLSv1.2": ["TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"],
+        },
+        groups={"TLSv1.0": ["secp256r1"], "TLSv1.2": ["x448"]},
+    )
+    old = PROFILES["android_4_3"]
+    assert "TLSv1.2" not in old.protocols  # a TLS 1.0-only client
+    result = negotiate(old, facts)
+    assert (result.status, result.protocol, result.group) == ("ok", "TLSv1.0", "secp256r1")
+    del facts.groups["TLSv1.0"]  # not enumerated at 1.0: the 1.2 curves stand in
+    failed = negotiate(old, facts)
+    assert failed.status == "fail" and "no common ECDHE curve" in (failed.reason or "")
+
+
 def test_tls13_needs_a_common_group():
     facts = modern_facts([], groups={"TLSv1.3": ["ffdhe2048"], "TLSv1.2": ["secp256r1"]})
     result = negotiate(PROFILES["android_13"], facts)

@@ -147,7 +147,10 @@ def negotiate(profile: ClientProfile, facts: ServerFacts) -> Negotiation:
         if server_order
         else _ordered_common(offered, server_suites)
     )
-    server_groups = facts.groups.get("TLSv1.3" if tls13 else "TLSv1.2")
+    # TLS 1.0/1.1 ECDHE uses the same supported_groups negotiation as TLS 1.2 (RFC 8422 §5.1.1):
+    # a server enumerated only at 1.2 is taken to choose curves the same way at 1.0/1.1
+    key = "TLSv1.3" if tls13 else version
+    server_groups = facts.groups.get(key, None if tls13 else facts.groups.get("TLSv1.2"))
     client_groups = list(profile.supported_groups)
     groups: list[str] | None = None
     if server_groups is not None:

@@ -29,7 +29,7 @@ from certcheck.miniprogram.results import (
     overall_of,
 )
 from certcheck.model import SEVERITY_ORDER, VERDICT_PLATFORMS
-from certcheck.runner import evaluate_all, scan_targets
+from certcheck.runner import EXIT_INTERNAL, evaluate_all, scan_targets
 
 _HTTPS_APIS = ("requestdomain", "uploaddomain", "downloaddomain")
 
@@ -176,7 +176,13 @@ def check_miniprogram(
 
 
 def exit_code(report: MiniProgramReport, fail_on: str) -> int:
-    """As ``scan``: 1 a finding at or above ``fail_on``, 3 an endpoint not scanned, else 0."""
+    """As ``scan``: 4 an endpoint's evaluation failed inside certcheck, 1 a finding at or above
+    ``fail_on``, 3 an endpoint not scanned, else 0."""
+    if any(
+        e.tls.facts.error is not None and e.tls.facts.error.kind == "internal"
+        for e in report.endpoints
+    ):
+        return EXIT_INTERNAL
     threshold = SEVERITY_ORDER[fail_on]
     if any(SEVERITY_ORDER[f.severity] >= threshold for f in report.findings):
         return 1
