@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from certcheck import datadir, trustdata
 from certcheck.cli import app, err, fail_usage, out
@@ -114,9 +113,7 @@ def status(
     directory = datadir.data_dir()
     known = _builders()
     out.print(f"data directory: {directory}", highlight=False)
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("table", "copy", "snapshot", "age", "refresh"):
-        table.add_column(column, overflow="fold")
+    rows = [("table", "copy in use", "snapshot", "age", "refreshed by")]
     for age in table_ages(today):
         entry, state = datadir.user_state(age.file, directory)
         copy = age.copy
@@ -128,9 +125,12 @@ def status(
         if age.changes_verdicts and age.age_days is not None and age.age_days > STALE_AFTER_DAYS:
             days += " (stale)"
         snapshot = age.snapshot.isoformat() if age.snapshot else "unknown"
-        refresh = "certcheck data update" if age.file in known else "new certcheck release"
-        table.add_row(age.file, copy, snapshot, days, refresh)
-    out.print(table)
+        refresh = "certcheck data update" if age.file in known else "a certcheck release"
+        rows.append((age.file, copy, snapshot, days, refresh))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        out.print("  ".join([*cells, row[-1]]), highlight=False, soft_wrap=True)
     if files:
         for name, builder in sorted(known.items()):
             for upstream in builder.upstream:

@@ -88,7 +88,9 @@ class Snapshot:
 # --------------------------------------------------------------------------- reading stores
 
 
-def parse_store(files: dict[str, bytes]) -> dict[str, x509.Certificate]:
+def parse_store(
+    files: dict[str, bytes], min_certs: int = MIN_STORE
+) -> dict[str, x509.Certificate]:
     """``{file name: bytes}`` of a ``files/`` directory -> ``{sha256: certificate}``."""
     certs: dict[str, x509.Certificate] = {}
     for name, data in sorted(files.items()):
@@ -102,9 +104,9 @@ def parse_store(files: dict[str, bytes]) -> dict[str, x509.Certificate]:
         except ValueError as exc:
             raise TrustDataError(f"Android store file {name}: unreadable certificate") from exc
         certs[hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()] = cert
-    if len(certs) < MIN_STORE:
+    if len(certs) < min_certs:
         raise TrustDataError(
-            f"Android store has {len(certs)} certificates, fewer than {MIN_STORE}: "
+            f"Android store has {len(certs)} certificates, fewer than {min_certs}: "
             "truncated or not the CA store"
         )
     return certs

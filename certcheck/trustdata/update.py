@@ -113,7 +113,14 @@ def download(url: str, *, timeout: float = TIMEOUT, max_bytes: int = MAX_BYTES) 
             if answer.status != 200:
                 raise UpdateError(f"{url}: HTTP {answer.status}")
             declared = answer.headers.get("Content-Length")
-            body = answer.read(max_bytes + 1)
+            chunks, size = [], 0
+            while size <= max_bytes:
+                chunk = answer.read(min(1 << 20, max_bytes + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            body = b"".join(chunks)
     except UpdateError:
         raise
     except urllib.error.HTTPError as exc:
