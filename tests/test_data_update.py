@@ -242,6 +242,11 @@ def test_update_then_status_then_a_verdict_uses_the_refreshed_store(
     assert "refreshed" in rows["platforms/android_roots.tsv"]
     assert "2025-02-04" in rows["platforms/android_roots.tsv"]
     assert "packaged" in rows["platforms/apple_roots.tsv"]
+    listing = certcheck("rules", "--data", data_dir=data_dir, COLUMNS="200")
+    rows = {line.split()[0]: line.split() for line in listing.stdout.splitlines() if line.strip()}
+    assert rows["platforms/android_roots.tsv"][1:3] == ["user", "2025-02-04"]
+    assert rows["platforms/apple_roots.tsv"][1] == "packaged"
+    assert "refreshed from https://android.googlesource.com/" in listing.stdout
 
     after = android_trust(chain_file, data_dir, tmp_path)
     # The updatable store (Android 14+) now has the root; the frozen Android 13 store not.

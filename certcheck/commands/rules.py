@@ -13,7 +13,8 @@ from rich.text import Text
 
 from certcheck.catalog import load_catalog, load_profiles, read_data
 from certcheck.cli import app, fail_usage, out
-from certcheck.freshness import STALE_AFTER_DAYS
+from certcheck.datadir import user_state
+from certcheck.freshness import STALE_AFTER_DAYS, table_ages
 
 
 @cache
@@ -53,16 +54,29 @@ def _data_tables() -> None:
     from certcheck.platforms import data_sources
 
     today = datetime.now(UTC).date()
+    ages = {age.file: age for age in table_ages(today)}
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("file", "snapshot", "age", "holds"):
+    for column in ("file", "copy", "snapshot", "age", "holds"):
         table.add_column(column, overflow="fold")
     for source in data_sources():
-        age = (today - source.snapshot).days
-        mark = f"{age} d" + (" (stale)" if age > STALE_AFTER_DAYS else "")
-        table.add_row(source.file, source.snapshot.isoformat(), mark, source.description)
+        # the refreshed copy's snapshot when `certcheck data update` replaced the table
+        age = ages[source.file]
+        days = age.age_days
+        stale = age.changes_verdicts and days is not None and days > STALE_AFTER_DAYS
+        mark = ("?" if days is None else f"{days} d") + (" (stale)" if stale else "")
+        snapshot = age.snapshot.isoformat() if age.snapshot else "unknown"
+        table.add_row(source.file, age.copy, snapshot, mark, source.description)
     out.print(table)
+    out.print(
+        "copy: packaged, or user (refreshed by `certcheck data update`; `certcheck data status`)",
+        highlight=False,
+    )
     for source in data_sources():
-        out.print(f"{source.file}: " + "; ".join(source.sources), highlight=False, soft_wrap=True)
+        listed = source.sources
+        if ages[source.file].copy == "user":
+            entry = user_state(source.file)[0]
+            listed = tuple(f"refreshed from {url}" for url in (entry.sources if entry else ()))
+        out.print(f"{source.file}: " + "; ".join(listed), highlight=False, soft_wrap=True)
 
 
 @app.command("rules")
@@ -71,7 +85,10 @@ def rules(
         str | None, typer.Argument(help="Explain one rule: fix, platforms and sources.")
     ] = None,
     data: Annotated[
-        bool, typer.Option("--data", help="List the shipped data tables, sources and age.")
+        bool,
+        typer.Option(
+            "--data", help="List the data tables: copy in use (packaged / refreshed), sources, age."
+        ),
     ] = False,
 ) -> None:
     """List the rule catalog (severity per profile, platforms, title), or explain one rule."""
