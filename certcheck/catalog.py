@@ -17,6 +17,19 @@ from certcheck.model import SEVERITY_ORDER, Finding, Severity
 
 
 @dataclass(frozen=True)
+class Variant:
+    """A named case of a rule with its own wording or weight (``[rule.variants.NAME]``):
+    e.g. ``chain_invalid.signature`` has its own title, ``cert_expiring_soon.critical`` is
+    an error.  Unset fields are the rule's."""
+
+    name: str
+    title: str | None = None
+    severity: Severity | None = None
+    platforms: tuple[str, ...] | None = None
+    breaks: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     severity: Severity
@@ -25,6 +38,7 @@ class Rule:
     title: str
     fix: str
     sources: tuple[str, ...]
+    variants: dict[str, Variant] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,8 +88,31 @@ def load_catalog() -> dict[str, Rule]:
             title=entry["title"],
             fix=entry.get("fix", ""),
             sources=tuple(entry.get("sources", ())),
+            variants=_variants(rule_id, entry.get("variants", {})),
         )
     return rules
+
+
+_VARIANT_KEYS = {"title", "severity", "platforms", "breaks"}
+
+
+def _variants(rule_id: str, table: dict[str, Any]) -> dict[str, Variant]:
+    variants: dict[str, Variant] = {}
+    for name, entry in table.items():
+        unknown = set(entry) - _VARIANT_KEYS
+        if unknown:
+            raise ValueError(f"catalog: {rule_id}.variants.{name}: unknown keys {sorted(unknown)}")
+        severity = entry.get("severity")
+        if severity is not None and severity not in SEVERITY_ORDER:
+            raise ValueError(f"catalog: {rule_id}.variants.{name}: bad severity {severity!r}")
+        variants[name] = Variant(
+            name=name,
+            title=entry.get("title"),
+            severity=severity,
+            platforms=tuple(entry["platforms"]) if "platforms" in entry else None,
+            breaks=tuple(entry["breaks"]) if "breaks" in entry else None,
+        )
+    return variants
 
 
 @cache
@@ -102,19 +139,35 @@ def make_finding(
     rule_id: str,
     evidence: dict[str, Any],
     profile: Profile | None = None,
-    severity: Severity | None = None,
-    title: str | None = None,
+    variant: str | tuple[str, ...] | None = None,
     breaks: list[str] | None = None,
+    platforms: list[str] | None = None,
 ) -> Finding:
-    """A finding for ``rule_id`` with the catalog's wording and the profile's severity."""
+    """A finding for ``rule_id``: wording, severity, platforms and breaks from the catalog.
+
+    ``variant`` names catalog variants of the rule (applied in order, a later one winning);
+    the profile's severity for the rule wins over all of them.  ``breaks`` and ``platforms``
+    are for what only the facts or the data can say (the platforms whose stores distrust a
+    CA, the platforms whose simulated clients fail), never for a fixed choice: that is a
+    variant.
+    """
     rule = load_catalog()[rule_id]
-    chosen = severity or (profile.severity.get(rule_id) if profile else None) or rule.severity
+    title, severity = rule.title, rule.severity
+    chosen_platforms, chosen_breaks = rule.platforms, rule.breaks
+    for name in (variant,) if isinstance(variant, str) else variant or ():
+        case = rule.variants[name]  # KeyError: a variant the catalog does not declare
+        title = case.title or title
+        severity = case.severity or severity
+        chosen_platforms = case.platforms if case.platforms is not None else chosen_platforms
+        chosen_breaks = case.breaks if case.breaks is not None else chosen_breaks
+    if profile is not None and rule_id in profile.severity:
+        severity = profile.severity[rule_id]  # the profile's word wins (including "off")
     return Finding(
         rule_id=rule_id,
-        severity=chosen,
-        platforms=list(rule.platforms),
-        title=title or rule.title,
+        severity=severity,
+        platforms=list(chosen_platforms) if platforms is None else platforms,
+        title=title,
         evidence=evidence,
         fix=rule.fix,
-        breaks=list(rule.breaks) if breaks is None else breaks,
+        breaks=list(chosen_breaks) if breaks is None else breaks,
     )

@@ -53,3 +53,32 @@ def test_every_rule_can_be_raised_by_the_code():
     )
     unused = [r for r in load_catalog() if f'"{r}"' not in source and f"'{r}'" not in source]
     assert unused == []
+
+
+def test_variants_come_from_the_catalog_and_the_profile_still_wins():
+    from certcheck.catalog import Profile, make_finding
+
+    plain = make_finding("chain_invalid", {})
+    signature = make_finding("chain_invalid", {}, variant="signature")
+    assert signature.title != plain.title
+    assert signature.title == load_catalog()["chain_invalid"].variants["signature"].title
+    expired_root = make_finding("chain_invalid", {}, variant="expired_root")
+    assert "android" not in expired_root.breaks and "all" not in expired_root.breaks
+    both = make_finding("no_forward_secrecy", {}, variant=("tls13_available", "dhe_only"))
+    assert (both.severity, both.breaks, both.platforms) == ("warning", [], ["ios", "android"])
+    quiet = Profile("p", "", 30, 7, {"cert_expiring_soon": "off"})
+    assert make_finding("cert_expiring_soon", {}, quiet, "critical").severity == "off"
+    import pytest
+
+    with pytest.raises(KeyError):
+        make_finding("chain_invalid", {}, variant="no_such_case")
+
+
+def test_catalog_variants_name_only_known_fields():
+    entries = {}
+    for path in (ROOT / "rules" / "catalog").glob("*.toml"):
+        entries.update(tomllib.loads(path.read_text("utf-8")))
+    for rule_id, entry in entries.items():
+        for name, variant in entry.get("variants", {}).items():
+            assert set(variant) <= {"title", "severity", "platforms", "breaks"}, (rule_id, name)
+            assert set(variant) != set(), (rule_id, name)

@@ -69,11 +69,11 @@ class _Collector:
         self.profile = profile
         self.findings: list[Finding] = []
 
-    def add(self, rule_id: str, evidence: dict[str, Any], **kwargs: Any) -> None:
-        if rule_id in self.profile.severity:
-            # The profile's word wins over a severity the rule computed (e.g. "off").
-            kwargs.pop("severity", None)
-        self.findings.append(make_finding(rule_id, evidence, self.profile, **kwargs))
+    def add(
+        self, rule_id: str, evidence: dict[str, Any], variant: str | None = None
+    ) -> None:
+        """The catalog's finding (or its ``variant``); the profile's severity wins."""
+        self.findings.append(make_finding(rule_id, evidence, self.profile, variant))
 
 
 def parse_chain(chain_der: list[bytes]) -> tuple[list[x509.Certificate], list[str]]:
@@ -107,23 +107,18 @@ def _validity_rules(out: _Collector, leaf: x509.Certificate, now: datetime) -> N
         out.add("cert_not_yet_valid", {"not_before": iso(not_before), "seconds_early": int(skew)})
     else:
         days_left = (not_after - now).total_seconds() / DAY
-        if days_left <= out.profile.crit_days:
-            sev = "error"
-        elif days_left <= out.profile.warn_days:
-            sev = "warning"
-        else:
-            sev = None
-        if sev:
+        critical = days_left <= out.profile.crit_days
+        if critical or days_left <= out.profile.warn_days:
             out.add(
                 "cert_expiring_soon",
                 {
                     "not_after": iso(not_after),
                     "days_left": int(days_left),
                     "threshold_days": out.profile.crit_days
-                    if sev == "error"
+                    if critical
                     else out.profile.warn_days,
                 },
-                severity=sev,
+                "critical" if critical else None,
             )
 
 
@@ -299,11 +294,7 @@ def _eku_rules(
     eku = extension(leaf, ExtensionOID.EXTENDED_KEY_USAGE)
     if has is False:
         names = [getattr(oid, "_name", oid.dotted_string) for oid in eku or []]
-        finding = make_finding(
-            "eku_serverauth_missing", {"eku": names}, out.profile, breaks=["all"]
-        )
-        finding.platforms = ["all"]
-        out.findings.append(finding)
+        out.add("eku_serverauth_missing", {"eku": names}, "excluded")
         return
     if has is None:
         applies = anchor == "store" or (
@@ -325,7 +316,7 @@ def _eku_rules(
             out.add(
                 "eku_serverauth_missing",
                 {"intermediates": bad, "reason": "an intermediate's EKU excludes serverAuth"},
-                title="An intermediate certificate is not allowed to issue TLS server certificates",
+                "intermediate",
             )
 
 
@@ -358,8 +349,6 @@ _EXPLAINED_BY: dict[str, frozenset[str]] = {
     "name_syntax": frozenset({"wildcard_invalid", "wildcard_partial_label"}),
 }
 PHONES = frozenset({"ios", "android"})
-#: Platforms that ignore the expiry of their own anchors (Android, S24).
-IGNORE_ANCHOR_EXPIRY = frozenset({"android", "android_legacy"})
 
 
 def classify_validator_error(message: str | None) -> tuple[str, str]:
@@ -410,7 +399,7 @@ def _path_rules(
                 "certificate": signed,
                 "issuer": issuer,
             },
-            title="A certificate's signature does not verify",
+            "signature",
         )
     elif repaired is not None:
         out.add(
@@ -475,7 +464,7 @@ def _path_rules(
                     "certificate": subject_str(cert.subject),
                     "not_after": iso(cert.not_valid_after_utc),
                 },
-                title="An intermediate certificate in the chain has expired",
+                "intermediate",
             )
     return result
 
@@ -500,7 +489,7 @@ def _validator_failure(out: _Collector, result: PathResult, now: datetime) -> No
             return  # cert_expired names the intermediate
         anchor = result.path[-1]
         if anchor.not_valid_after_utc < moment and len(result.path) > 1:
-            finding = make_finding(
+            out.add(
                 "chain_invalid",
                 {
                     "kind": "expired_root",
@@ -509,17 +498,8 @@ def _validator_failure(out: _Collector, result: PathResult, now: datetime) -> No
                     "validator": result.webpki_error,
                     "note": "Android ignores the expiry of its own roots; other clients do not",
                 },
-                out.profile,
-                title="The chain ends at an expired root",
+                "expired_root",
             )
-            finding.breaks = [p for p in finding.breaks if p not in IGNORE_ANCHOR_EXPIRY] or [
-                "ios",
-                "chrome",
-                "firefox",
-            ]
-            if "all" in finding.breaks:
-                finding.breaks = ["ios", "chrome", "firefox", "java", "wechat"]
-            out.findings.append(finding)
             return
         early = [subject_str(c.subject) for c in cas if c.not_valid_before_utc > now]
         if not early:
@@ -534,7 +514,7 @@ def _validator_failure(out: _Collector, result: PathResult, now: datetime) -> No
             "phones and browsers usually accept this; strict validators (cryptography, "
             "rustls/webpki, Go) refuse it"
         )
-        out.add("chain_invalid", evidence, breaks=[])
+        out.add("chain_invalid", evidence, "tolerated")
         return
     out.add("chain_invalid", evidence)
 
@@ -610,7 +590,7 @@ def evaluate_chain(
                 "problems": problems,
                 "served": len(chain_der),
             },
-            title="The server sent no usable certificate",
+            "no_leaf",
         )
         return ChainReport(out.findings, {"chain": [], "parse_errors": problems})
     if problems:

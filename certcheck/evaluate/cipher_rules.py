@@ -21,7 +21,7 @@ from certcheck.evaluate.certinfo import (
     subject_str,
 )
 from certcheck.evaluate.names import check_host
-from certcheck.model import PROTOCOLS, Finding, ServerFacts, Severity
+from certcheck.model import PROTOCOLS, Finding, ServerFacts
 
 #: Apple ``tls_ciphersuite_group_ats`` = CiphersuitesTLS13 + CiphersuitesPFS, as in
 #: Security-60158.100.133 (2022-05) .. 61901 (2025-10), protocol/SecProtocolInternal.h
@@ -77,11 +77,6 @@ def is_ecdhe(name: str) -> bool:
     return info is not None and info.kex == "ECDHE" and info.auth != "anon"
 
 
-def _severity(profile: Profile, rule_id: str, default: Severity) -> Severity:
-    """The profile's override wins over a severity chosen from the facts."""
-    return profile.severity.get(rule_id) or default
-
-
 class _Rules:
     def __init__(self, facts: ServerFacts, profile: Profile) -> None:
         self.facts = facts
@@ -89,8 +84,10 @@ class _Rules:
         self.findings: list[Finding] = []
         self.tls13 = facts.protocols.get("TLSv1.3") is True
 
-    def add(self, rule_id: str, evidence: dict[str, Any], **kwargs: Any) -> None:
-        self.findings.append(make_finding(rule_id, evidence, self.profile, **kwargs))
+    def add(
+        self, rule_id: str, evidence: dict[str, Any], variant: tuple[str, ...] = ()
+    ) -> None:
+        self.findings.append(make_finding(rule_id, evidence, self.profile, variant))
 
     def suites(self, version: str) -> list[str] | None:
         """Accepted suites of an accepted version; None when not known."""
@@ -140,19 +137,14 @@ def _ats(out: _Rules) -> None:
         }
         if evidence["dhe_only"]:
             evidence["note_android"] = "DHE-only also fails Android 8.0+ (API 26, S15)"
+        variants: list[str] = []
         if out.tls13:
             # Clients with TLS 1.3 (iOS 12.2+, Android 10+) are unaffected.
             evidence["note"] = "clients with TLS 1.3 use it and are unaffected"
-            out.add(
-                "no_forward_secrecy",
-                evidence,
-                severity=_severity(out.profile, "no_forward_secrecy", "warning"),
-                breaks=[],
-            )
-        else:
-            out.add("no_forward_secrecy", evidence)
+            variants.append("tls13_available")
         if evidence["dhe_only"]:
-            out.findings[-1].platforms = ["ios", "android"]
+            variants.append("dhe_only")
+        out.add("no_forward_secrecy", evidence, tuple(variants))
 
 
 def _old_android(out: _Rules) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from certcheck.catalog import Profile, make_finding
 from certcheck.evaluate.simulation import ClientResult
-from certcheck.model import Finding, Severity
+from certcheck.model import Finding
 
 #: ISRG Root X1 and X2 (RULES.md §3.3): Android before 7.1 (API 25) has neither (S21, S22).
 ISRG_ROOTS: frozenset[str] = frozenset(
@@ -30,13 +30,14 @@ def broken_platforms(results: list[ClientResult]) -> list[str]:
     return sorted(broken)
 
 
-def _old_client_severity(profile: Profile) -> Severity:
+def _old_client_variant(profile: Profile) -> str:
     """How much only old clients failing matters: as much as the profile says old Android does.
 
     Profiles that treat old clients as context (``legacy_tls_missing = "info"``, as
     ``ats`` and ``strict`` do) get such failures as info; otherwise they are a warning.
     """
-    return "info" if profile.severity.get("legacy_tls_missing") in ("info", "off") else "warning"
+    context = profile.severity.get("legacy_tls_missing") in ("info", "off")
+    return "old_clients_context" if context else "old_clients"
 
 
 #: Failure reasons (their start) that a rule already reports when it fired:
@@ -71,7 +72,7 @@ def _handshake_fails(
     if not failing:
         return []
     current = [r for r in failing if r.profile.current]
-    severity: Severity = "error" if current else _old_client_severity(profile)
+    variant = None if current else _old_client_variant(profile)
     by_reason: dict[str, list[str]] = {}
     for result in failing:
         by_reason.setdefault(result.reason or "unknown", []).append(result.profile.name)
@@ -86,10 +87,11 @@ def _handshake_fails(
             ],
         },
         profile,
-        severity=profile.severity.get("client_handshake_fails") or severity,
+        variant,
+        # what the simulation found: the platforms whose clients fail, and those it breaks
         breaks=[p for p in broken_platforms(results) if p in {r.verdict_platform for r in failing}],
+        platforms=sorted({r.verdict_platform for r in failing}),
     )
-    finding.platforms = sorted({r.verdict_platform for r in failing})
     return [finding]
 
 

@@ -116,9 +116,9 @@ def _dh_params_weak(facts: ServerFacts, profile: Profile) -> list[Finding]:
             worst = severity
     if not versions or worst is None:
         return []
-    severity = profile.severity.get("dh_params_weak") or worst
     evidence = {"versions": versions, "recommended_bits": RECOMMENDED_DH_BITS}
-    return [make_finding("dh_params_weak", evidence, profile, severity=severity)]
+    variant = "critical" if worst == "error" else None
+    return [make_finding("dh_params_weak", evidence, profile, variant)]
 
 
 def _anon_or_null(facts: ServerFacts, profile: Profile) -> list[Finding]:

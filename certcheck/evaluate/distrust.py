@@ -177,10 +177,13 @@ def distrust_findings(
     findings: list[Finding] = []
     if full:
         platforms = sorted({PLATFORM_KEYS[e["platform"]] for e in full})
+        # the platforms whose stores removed the CA: from the distrust data
         findings.append(
-            make_finding("ca_fully_distrusted", {"events": full}, profile, breaks=platforms)
+            make_finding(
+                "ca_fully_distrusted", {"events": full}, profile, breaks=platforms,
+                platforms=platforms,
+            )
         )
-        findings[-1].platforms = platforms
     for rule_id, entries in sorted(after.items()):
         findings.append(make_finding(rule_id, {"events": entries}, profile))
     if scheduled:

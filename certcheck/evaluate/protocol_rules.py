@@ -17,8 +17,8 @@ def protocol_findings(facts: ServerFacts, profile: Profile) -> list[Finding]:
     if versions.get("TLSv1.2") is False:
         # Without TLS 1.2 a TLS 1.3 server still reaches current phones; one
         # stuck at 1.0/1.1 reaches neither iOS (ATS) nor current Android.
-        breaks = ["ios", "android"] if not versions.get("TLSv1.3") else []
-        findings.append(make_finding("tls12_missing", evidence, profile, breaks=breaks))
+        variant = "tls13_available" if versions.get("TLSv1.3") else None
+        findings.append(make_finding("tls12_missing", evidence, profile, variant))
     if versions.get("TLSv1.3") and accepted == ["TLSv1.3"]:
         findings.append(make_finding("tls13_only", evidence, profile))
     old = [v for v in ("TLSv1.0", "TLSv1.1") if versions.get(v)]

@@ -80,10 +80,7 @@ def _websocket_failure(x: ExchangeResult, evidence: dict[str, Any]) -> Finding:
     if x.path_given:
         return make_finding("mp_websocket_upgrade_failed", evidence)
     return make_finding(
-        "mp_websocket_upgrade_failed",
-        {**evidence, "note": GUESSED_PATH_NOTE},
-        severity="warning",
-        breaks=[],
+        "mp_websocket_upgrade_failed", {**evidence, "note": GUESSED_PATH_NOTE}, None, "guessed_path"
     )
 
 
@@ -116,7 +113,7 @@ def _encoding_findings(x: ExchangeResult) -> list[Finding]:
         evidence = {"url": x.url, "boms": x.bom_count}
         if x.bom_count > 1:
             # WeChat strips one BOM; the next one stays in the text and breaks JSON.parse.
-            findings.append(make_finding("mp_response_bom", evidence, severity="warning"))
+            findings.append(make_finding("mp_response_bom", evidence, None, "several"))
         else:
             findings.append(make_finding("mp_response_bom", evidence))
     return findings
