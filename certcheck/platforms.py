@@ -435,6 +435,107 @@ def distrust_by_fingerprint() -> dict[str, list[DistrustEvent]]:
     return {sha: list(events) for sha, events in _distrust_index().items()}
 
 
+# --------------------------------------------------------------------------- Chrome
+
+CHROME_TABLE = "chrome_roots.tsv"
+_CHROME_KINDS = frozenset({"root", "intermediate"})
+_CHROME_TIMES = (
+    "sct_not_after",
+    "sct_all_after",
+    "validity_starts_not_after",
+    "validity_starts_after",
+)
+_CHROME_VERSION = re.compile(r"^\d+(?:\.\d+){0,3}$")
+
+
+@dataclass(frozen=True)
+class ChromeConstraintSet:
+    """One ConstraintSet of a Chrome Root Store anchor: every field that is set must hold."""
+
+    sct_not_after: datetime | None = None
+    sct_all_after: datetime | None = None
+    validity_starts_not_after: datetime | None = None
+    validity_starts_after: datetime | None = None
+    min_version: tuple[int, ...] | None = None  # Chrome >= this ("131" = any M131)
+    max_version_exclusive: tuple[int, ...] | None = None  # Chrome < this
+    permitted_dns_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChromeRoot:
+    """One row of ``rules/platforms/chrome_roots.tsv``."""
+
+    sha256: str
+    name: str
+    subject: str
+    kind: str  # root | intermediate (an additional cert with tls_trust_anchor)
+    ev: bool
+    enforce_expiry: bool
+    #: the anchor is trusted only when one of these holds; empty = unconstrained
+    constraints: tuple[ChromeConstraintSet, ...] = ()
+
+
+def chrome_version(text: str) -> tuple[int, ...]:
+    """``"131"`` / ``"121.0.6167.160"`` -> (131,) / (121, 0, 6167, 160); ValueError otherwise."""
+    if not _CHROME_VERSION.match(text.strip()):
+        raise ValueError(f"{text!r} is not a Chrome version")
+    return tuple(int(part) for part in text.strip().split("."))
+
+
+def _chrome_constraints(spec: str, where: str) -> tuple[ChromeConstraintSet, ...]:
+    sets = []
+    for part in filter(None, (p.strip() for p in spec.split("|"))):
+        values: dict[str, Any] = {}
+        for item in part.split(";"):
+            key, sep, value = item.strip().partition("=")
+            if key == "any" and not sep:
+                continue
+            if not sep or key in values:
+                raise PlatformDataError(f"{where}: bad constraint {item!r}")
+            try:
+                if key in _CHROME_TIMES:
+                    values[key] = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+                elif key in ("min_version", "max_version_exclusive"):
+                    values[key] = chrome_version(value)
+                elif key == "permitted_dns_names":
+                    values[key] = tuple(n for n in value.lower().split(",") if n)
+                else:
+                    raise PlatformDataError(f"{where}: unknown constraint {key!r}")
+            except ValueError as exc:
+                raise PlatformDataError(f"{where}: bad constraint {item!r}: {exc}") from exc
+        sets.append(ChromeConstraintSet(**values))
+    return tuple(sets)
+
+
+@cache
+def chrome_roots() -> dict[str, ChromeRoot]:
+    """Every TLS trust anchor of the Chrome Root Store table, by SHA-256."""
+    where = f"rules/{PLATFORMS_DIR}/{CHROME_TABLE}"
+    out: dict[str, ChromeRoot] = {}
+    for row in _read_tsv(PLATFORMS_DIR, CHROME_TABLE):
+        sha = _check_sha256(row["sha256"], where)
+        if sha in out:
+            raise PlatformDataError(f"{where}: {sha} is listed twice")
+        if row["kind"] not in _CHROME_KINDS:
+            raise PlatformDataError(f"{where}: {sha}: bad kind {row['kind']!r}")
+        out[sha] = ChromeRoot(
+            sha256=sha,
+            name=row["name"],
+            subject=row["subject"],
+            kind=row["kind"],
+            ev=row["ev"] == "yes",
+            enforce_expiry=row["enforce_expiry"] == "yes",
+            constraints=_chrome_constraints(row["constraints"], f"{where}: {sha}"),
+        )
+    return out
+
+
+@cache
+def chrome_store() -> frozenset[str]:
+    """SHA-256 of every Chrome Root Store TLS trust anchor (roots and trusted intermediates)."""
+    return frozenset(chrome_roots())
+
+
 # --------------------------------------------------------------------------- clients
 
 _CLIENT_LISTS = (

@@ -361,7 +361,8 @@ def test_root_unknown_to_the_tables_is_unknown_only_for_updatable_stores():
     leaf = cert(cn(HOST), LEAF_KEY, new_root.subject, EC_KEY, host=HOST)
     results = by_id(simulate(modern_facts(b64(leaf)), TrustStore(system=[new_root]), NOW))
     assert results["firefox_current"].trust.trust == "ok"
-    assert results["chrome_current"].trust.trust == "ok"
+    # The Chrome Root Store table is Chrome's whole store: a root it lacks is not trusted.
+    assert results["chrome_current"].trust.trust == "untrusted"
     assert results["android_14"].trust.trust == "unknown"  # updatable Conscrypt store
     assert results["ios_18_safari"].trust.trust == "unknown"
     assert results["android_13"].trust.trust == "untrusted"  # a frozen store: not there

@@ -1,10 +1,15 @@
 """Per-client trust: does the served chain lead to a root in *this client's* store?
 
 Each client profile names a root store (``rules/clients.toml`` ``root_store``):
-the Android system store of its API level, Apple's store, Mozilla's roots
-(certifi; also the stand-in for Chrome's store, which certcheck does not
-tabulate) or Java's cacerts (not tabulated: "unknown").  Roots from
-``--ca-file`` count as present in every store: the user vouches for them.
+the Android system store of its API level, Apple's store, the Chrome Root Store
+(``rules/platforms/chrome_roots.tsv``), Mozilla's roots (certifi) or Java's
+cacerts (not tabulated: "unknown").  Roots from ``--ca-file`` count as present
+in every store: the user vouches for them.
+
+Chrome Root Store anchors may carry constraint sets (an SCT cut-off, a Chrome
+version range, DNS names): Chrome trusts the anchor only when one set holds for
+the leaf, so a path to a constrained anchor that no set admits is "untrusted"
+(:func:`chrome_constraint_problem`).
 
 Chain building follows RULES.md §2.5 and §3.4: the served certificates are
 tried in every order that links (cross-signs included); clients that fetch
@@ -24,6 +29,7 @@ matched by subject name only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -39,14 +45,19 @@ from certcheck.evaluate.certinfo import (
     subject_str,
 )
 from certcheck.evaluate.client_constraints import CertificatePolicy
+from certcheck.evaluate.distrust import Issuance, issuance
 from certcheck.evaluate.trust import TrustStore
 from certcheck.platforms import (
     ANDROID_UPDATABLE_API,
+    ChromeConstraintSet,
     android_api,
     android_first_trusting_version,
     android_snapshot_for_api,
     android_store,
     apple_store,
+    chrome_roots,
+    chrome_store,
+    chrome_version,
     root_info,
     roots_by_subject,
 )
@@ -57,6 +68,7 @@ _RANK = (
     "ok",
     "unknown",
     "rejected",  # reaches a root, but through a certificate the client refuses
+    "constrained",  # reaches a Chrome anchor whose constraint sets do not admit this leaf
     "expired",
     "absent",
     "self_signed",
@@ -75,6 +87,12 @@ class StoreView:
     android_api: int | None = None
     #: the tables may predate roots this store has gained (updatable stores)
     may_lag: bool = False
+    #: anchor SHA-256 -> its constraint sets (Chrome Root Store); one must hold for the leaf
+    constraints: Mapping[str, tuple[ChromeConstraintSet, ...]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
+    #: the client's version for min_version / max_version_exclusive; None = the newest
+    client_version: tuple[int, ...] | None = None
 
     @property
     def ignores_anchor_expiry(self) -> bool:
@@ -131,8 +149,13 @@ def _parse_time(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def store_view(root_store: str, trust: TrustStore) -> StoreView:
-    """The :class:`StoreView` for a profile's ``root_store`` value."""
+def store_view(root_store: str, trust: TrustStore, client_version: str | None = None) -> StoreView:
+    """The :class:`StoreView` for a profile's ``root_store`` value.
+
+    ``client_version`` (a Chrome profile's ``os_version``, e.g. "137") decides the Chrome
+    anchors' version-bound constraint sets.  Without it the newest Chrome is assumed (every
+    ``min_version`` met, no ``max_version_exclusive``): the simulation keeps one view per
+    root_store, and the Chrome profiles are current releases."""
     api = android_api(root_store)
     if api is not None:
         snapshot = android_snapshot_for_api(api)
@@ -147,12 +170,124 @@ def store_view(root_store: str, trust: TrustStore) -> StoreView:
         )
     if root_store == "apple":
         return StoreView(root_store, "Apple trust store", apple_store(), may_lag=True)
-    if root_store in ("mozilla", "chrome"):
-        label = "Mozilla root store (certifi)"
-        if root_store == "chrome":
-            label = "Chrome Root Store (Mozilla's roots from certifi stand in for it)"
-        return StoreView(root_store, label, frozenset(trust.system_fps))
+    if root_store == "chrome":
+        try:
+            version = chrome_version(client_version) if client_version else None
+        except ValueError:
+            version = None  # not a Chrome version number: the newest Chrome is assumed
+        constrained = {sha: r.constraints for sha, r in chrome_roots().items() if r.constraints}
+        return StoreView(
+            root_store,
+            "Chrome Root Store",
+            chrome_store(),
+            constraints=constrained,
+            client_version=version,
+        )
+    if root_store == "mozilla":
+        return StoreView(root_store, "Mozilla root store (certifi)", frozenset(trust.system_fps))
     return StoreView(root_store, "Java cacerts (not tabulated)", None)
+
+
+def _dns_names(leaf: x509.Certificate) -> list[str]:
+    try:
+        ext = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except (x509.ExtensionNotFound, ValueError):
+        return []
+    return [name.lower().rstrip(".") for name in ext.value.get_values_for_type(x509.DNSName)]
+
+
+def _within(name: str, subtree: str) -> bool:
+    """RFC 5280 4.2.1.10 dNSName subtree: the name itself or names with labels added left."""
+    if subtree.startswith("."):  # ".example.com": subdomains only
+        return name.endswith(subtree)
+    subtree = subtree.rstrip(".")
+    return name == subtree or name.endswith("." + subtree)
+
+
+def _set_failures(
+    cset: ChromeConstraintSet,
+    leaf: x509.Certificate,
+    when: Issuance,
+    version: tuple[int, ...] | None,
+) -> tuple[int, list[str]]:
+    """(version conditions failed, every failed condition worded) for one constraint set."""
+    failed: list[str] = []
+    version_failed = 0
+    sct = when.earliest_sct
+    dated = sct if sct is not None else when.not_before
+    basis = "earliest SCT" if sct is not None else "notBefore (no SCT seen)"
+    if cset.sct_not_after is not None and dated > cset.sct_not_after:
+        failed.append(
+            f"issued (by {basis}) on or before {iso(cset.sct_not_after)}; "
+            f"this certificate's {basis.split(' (')[0]} is {iso(dated)}"
+        )
+    if cset.sct_all_after is not None and dated <= cset.sct_all_after:
+        failed.append(
+            f"issued (by {basis}) after {iso(cset.sct_all_after)}; "
+            f"this certificate's {basis.split(' (')[0]} is {iso(dated)}"
+        )
+    start = when.not_before
+    if cset.validity_starts_not_after is not None and start > cset.validity_starts_not_after:
+        failed.append(f"notBefore on or before {iso(cset.validity_starts_not_after)}")
+    if cset.validity_starts_after is not None and start <= cset.validity_starts_after:
+        failed.append(f"notBefore after {iso(cset.validity_starts_after)}")
+    # version None = the newest Chrome: above every min_version, never below a maximum
+    if cset.min_version is not None and version is not None and version < cset.min_version:
+        version_failed += 1
+        failed.append(f"Chrome {'.'.join(map(str, cset.min_version))} or later")
+    if cset.max_version_exclusive is not None and (
+        version is None or version >= cset.max_version_exclusive
+    ):
+        version_failed += 1
+        failed.append(f"Chrome before {'.'.join(map(str, cset.max_version_exclusive))}")
+    if cset.permitted_dns_names:
+        outside = [
+            n
+            for n in _dns_names(leaf)
+            if not any(_within(n, tree) for tree in cset.permitted_dns_names)
+        ]
+        if outside:
+            failed.append(
+                f"DNS names within {', '.join(cset.permitted_dns_names)}; "
+                f"{outside[0]} is outside them"
+            )
+    return version_failed, failed
+
+
+def chrome_constraint_problem(
+    sets: tuple[ChromeConstraintSet, ...],
+    leaf: x509.Certificate,
+    when: Issuance,
+    version: tuple[int, ...] | None,
+    anchor: str,
+) -> str | None:
+    """Why none of a Chrome Root Store anchor's constraint sets admits ``leaf``; None if one does.
+
+    Chrome trusts a constrained anchor when at least one set holds, every field of it.
+    The SCT fields compare the leaf's earliest SCT (embedded, or from the TLS extension
+    when the caller passes those).  A leaf without SCTs is dated by its notBefore: Chrome
+    would refuse it under its CT policy anyway (certcheck's CT rules say so), and notBefore
+    is the closest stand-in for when it was issued, as in the distrust rules
+    (:class:`certcheck.evaluate.distrust.Issuance`).  Only SCTs Chrome counts as valid matter
+    to Chrome; certcheck does not verify log signatures here.
+    ``version`` is the client's Chrome version ("131" matches every M131); None is the
+    newest Chrome.  The worded problem is the one of the set closest to holding, preferring
+    the set meant for this version.
+    """
+    best: tuple[int, int, list[str]] | None = None
+    for cset in sets:
+        version_failed, failed = _set_failures(cset, leaf, when, version)
+        if not failed:
+            return None
+        rank = (version_failed, len(failed), failed)
+        if best is None or rank[:2] < best[:2]:
+            best = rank
+    if best is None:
+        return None
+    return (
+        f"untrusted root on this client: Chrome trusts {anchor} only for certificates "
+        f"{'; and '.join(best[2])} (Chrome Root Store constraint)"
+    )
 
 
 def _refuses(policy: CertificatePolicy, ca: x509.Certificate) -> bool:
@@ -175,14 +310,20 @@ class ChainTrust:
         fetched: list[x509.Certificate],
         trust: TrustStore,
         now: datetime,
+        tls_scts: list[str] | None = None,
     ) -> None:
         self.served = served
         self.fetched = fetched
         self.trust = trust
         self.now = now
+        #: SCTs from the TLS extension (base64), for Chrome's SCT-dated anchor constraints
+        self.tls_scts = list(tls_scts or [])
+        self._issuance: dict[str, Issuance] = {}
         self._issued: dict[tuple[str, str], bool] = {}
         self._candidates: dict[str, list[RootCandidate]] = {}
-        self._outcomes: dict[tuple[str, bool, str, CertificatePolicy | None], TrustOutcome] = {}
+        self._outcomes: dict[
+            tuple[str, tuple[int, ...] | None, bool, str, CertificatePolicy | None], TrustOutcome
+        ] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -228,18 +369,36 @@ class ChainTrust:
             return RootCandidate(fp, _display_name(cert), False, cert.not_valid_after_utc)
         return None
 
-    def _accept(self, store: StoreView, cand: RootCandidate) -> str:
-        """ok | unknown | expired | absent for one candidate root in one store."""
+    def _accept(self, store: StoreView, cand: RootCandidate, leaf: x509.Certificate) -> str:
+        """ok | unknown | expired | constrained | absent for one candidate root in one store."""
         if cand.from_ca_file:
             return "ok"
         if store.members is None:
             return "unknown"
         if cand.sha256 in store.members:
             expired = cand.not_after is not None and cand.not_after < self.now
-            return "expired" if expired and not store.ignores_anchor_expiry else "ok"
+            if expired and not store.ignores_anchor_expiry:
+                return "expired"
+            if self._constraint_problem(store, cand, leaf) is not None:
+                return "constrained"
+            return "ok"
         if store.may_lag and self._unknown_to_tables(store, cand.sha256):
             return "unknown"
         return "absent"
+
+    def _constraint_problem(
+        self, store: StoreView, cand: RootCandidate, leaf: x509.Certificate
+    ) -> str | None:
+        """Why the anchor's Chrome constraint sets do not admit ``leaf``; None if one does."""
+        sets = store.constraints.get(cand.sha256)
+        if not sets:
+            return None
+        fp = fingerprint(leaf)
+        if fp not in self._issuance:
+            self._issuance[fp] = issuance(leaf, self.tls_scts)
+        return chrome_constraint_problem(
+            sets, leaf, self._issuance[fp], store.client_version, cand.name
+        )
 
     @staticmethod
     def _unknown_to_tables(store: StoreView, sha: str) -> bool:
@@ -266,12 +425,12 @@ class ChainTrust:
         if len(path) > 1:
             itself = self._as_anchor(node)
             if itself is not None:
-                verdict = self._accept(store, itself)
+                verdict = self._accept(store, itself, path[0])
                 if verdict == "ok":
                     return [_End("ok", path, [itself])]
         judged: dict[str, list[RootCandidate]] = {}
         for cand in self.candidates(node):
-            judged.setdefault(self._accept(store, cand), []).append(cand)
+            judged.setdefault(self._accept(store, cand, path[0]), []).append(cand)
         if "ok" in judged:
             return [_End("ok", path, judged["ok"][:1])]
         lapsed: list[x509.Certificate] = []
@@ -292,9 +451,12 @@ class ChainTrust:
                 if any(end.kind == "ok" for end in found):
                     return [end for end in found if end.kind == "ok"][:1]
                 ends += found
-        for kind in ("unknown", "expired", "absent"):
+        for kind in ("unknown", "constrained", "expired", "absent"):
             if kind in judged:
-                ends.append(_End(kind, path, judged[kind]))
+                problem = None
+                if kind == "constrained":
+                    problem = self._constraint_problem(store, judged[kind][0], path[0])
+                ends.append(_End(kind, path, judged[kind], problem))
         if not judged and not ends:
             if lapsed:
                 ends.append(_End("expired_issuer", [*path, lapsed[0]]))
@@ -310,7 +472,7 @@ class ChainTrust:
         policy: CertificatePolicy | None = None,
     ) -> TrustOutcome:
         """Trust of ``leaf`` (+ the served chain) for one store and client policy; cached."""
-        key = (store.key, fetches_aia, fingerprint(leaf), policy)
+        key = (store.key, store.client_version, fetches_aia, fingerprint(leaf), policy)
         if key not in self._outcomes:
             best = self._best(store, fetches_aia, leaf, policy)
             outcome = self._describe(store, fetches_aia, best)
@@ -352,6 +514,16 @@ class ChainTrust:
             source = "ca-file" if cand.from_ca_file else "store"
             return TrustOutcome(
                 "untrusted", cand.name, cand.sha256, source, reason=end.problem, path=path
+            )
+        if end.kind == "constrained" and cand is not None:
+            return TrustOutcome(
+                "untrusted",
+                cand.name,
+                cand.sha256,
+                "store",
+                reason=end.problem,
+                missing_root_sha256=cand.sha256,
+                path=path,
             )
         if end.kind == "unknown" and cand is not None:
             why = (
