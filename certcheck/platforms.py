@@ -39,6 +39,8 @@ _ANDROID_STORE = re.compile(r"^android:(\d+)$")
 #: from this API level (Android 14) the root store is Conscrypt's updatable APEX store
 ANDROID_UPDATABLE_API = 34
 _OTHER_STORES = frozenset({"apple", "mozilla", "chrome", "java"})
+#: "apple:<iOS version>": the store of that release (apple_versions.tsv); bare "apple" = newest
+_APPLE_STORE = re.compile(r"^apple:(\d+(?:\.\d+){0,2})$")
 
 
 class PlatformDataError(ValueError):
@@ -61,6 +63,8 @@ class RootInfo:
     apple_status: str | None  # "trusted" | "removed" | "distrusted" | None (not in Apple's data)
     subject: str = ""  # subject DN, RFC 4514
     key: str = ""  # e.g. "RSA-2048", "EC-secp384r1"
+    #: apple_versions.tsv labels (iOS releases) whose store holds it, oldest first
+    apple_present_in: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -260,6 +264,7 @@ def _roots() -> dict[str, RootInfo]:
             apple_status=b["status"] if b else None,
             subject=row["subject"],
             key=row["key"],
+            apple_present_in=_expand_apple_present_in(b["present_in"], sha) if b else (),
         )
     return info
 
@@ -329,10 +334,103 @@ def android_api(root_store: str) -> int | None:
 # --------------------------------------------------------------------------- Apple
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    """``"12.1.3"`` -> ``(12, 1, 3)``; a bare major ``"9"`` -> ``(9, inf)``: its last release."""
+    parts = tuple(int(p) for p in version.split("."))
+    return parts if len(parts) > 1 else (parts[0], 1 << 30)
+
+
 @cache
-def apple_store() -> frozenset[str]:
-    """SHA-256 of every Apple trust anchor (status trusted)."""
-    return frozenset(sha for sha, info in _roots().items() if info.apple_status == "trusted")
+def _apple_versions() -> tuple[str, ...]:
+    """The iOS release labels of apple_versions.tsv, oldest first (the present_in order)."""
+    where = "rules/platforms/apple_versions.tsv"
+    labels: list[str] = []
+    for row in _read_tsv(PLATFORMS_DIR, "apple_versions.tsv"):
+        label = row["label"]
+        if not re.match(r"^\d+\.\d+(?:\.\d+)?$", label):
+            raise PlatformDataError(f"{where}: bad label {label!r}")
+        if labels and _version_key(label) <= _version_key(labels[-1]):
+            raise PlatformDataError(f"{where}: {label} is not newer than {labels[-1]}")
+        labels.append(label)
+    if not labels:
+        raise PlatformDataError(f"{where}: no releases")
+    return tuple(labels)
+
+
+def _expand_apple_present_in(spec: str, sha256: str) -> tuple[str, ...]:
+    """``"9.0..10.2,12.0.."`` -> every apple_versions.tsv label in it ("a.." = to the newest)."""
+    labels = _apple_versions()
+    index = {label: i for i, label in enumerate(labels)}
+    out: list[str] = []
+    for part in filter(None, spec.split(",")):
+        first, dots, last = part.partition("..")
+        last = (last or labels[-1]) if dots else first
+        if first not in index or last not in index or index[first] > index[last]:
+            raise PlatformDataError(
+                f"rules/platforms/apple_roots.tsv: {sha256}: bad present_in part {part!r}"
+            )
+        out.extend(labels[index[first] : index[last] + 1])
+    return tuple(out)
+
+
+def apple_release(root_store: str) -> str | None:
+    """The iOS version of an ``"apple:<version>"`` root_store value, else None."""
+    match = _APPLE_STORE.match(root_store)
+    return match.group(1) if match else None
+
+
+def apple_known_releases() -> tuple[str, str]:
+    """Oldest and newest iOS release label the per-release Apple store data covers."""
+    labels = _apple_versions()
+    return labels[0], labels[-1]
+
+
+def apple_label_for(version: str | None) -> str | None:
+    """The apple_versions.tsv label whose store iOS ``version`` runs; None = newer than the
+    data (or ``version`` None): the current store.  Older than the data: ``ValueError``."""
+    if version is None:
+        return None
+    key = _version_key(version)
+    labels = _apple_versions()
+    if key < _version_key(labels[0]):
+        raise ValueError(f"iOS {version} is older than the Apple store data (iOS {labels[0]}..)")
+    if key > _version_key(labels[-1]):
+        return None  # newer than the newest tagged release: the current store
+    return [label for label in labels if _version_key(label) <= key][-1]
+
+
+@cache
+def apple_store(version: str | None = None) -> frozenset[str]:
+    """SHA-256 of every Apple trust anchor of iOS ``version`` (``"9"`` = the last iOS 9,
+    ``"15.3"``); None, or a release newer than the data, = the current anchors (trusted)."""
+    label = apple_label_for(version)
+    if label is None:
+        return frozenset(sha for sha, info in _roots().items() if info.apple_status == "trusted")
+    return frozenset(sha for sha, info in _roots().items() if label in info.apple_present_in)
+
+
+def apple_store_updatable(label: str) -> bool:
+    """Whether devices on release ``label`` may hold roots newer than its tag: Apple ships
+    trust store assets (MobileAsset PKITrustStore) to the two newest majors it supports."""
+    majors = sorted({int(v.split(".")[0]) for v in _apple_versions()})
+    return int(label.split(".")[0]) in majors[-2:]
+
+
+def apple_first_trusting_release(sha256: str) -> str | None:
+    """The first iOS release label (apple_versions.tsv) whose store has this root."""
+    info = root_info(sha256)
+    if info is None or not info.apple_present_in:
+        return None
+    return info.apple_present_in[0]
+
+
+def apple_added_after(sha256: str, label: str) -> str | None:
+    """The first release with this root if that is newer than release ``label``, else None
+    (the root was removed, or never tabulated)."""
+    first = apple_first_trusting_release(sha256)
+    if first is None or _version_key(first) <= _version_key(label):
+        return None
+    return first
 
 
 # --------------------------------------------------------------------------- distrust
@@ -596,8 +694,19 @@ def _client(entry: dict[str, Any], where: str) -> ClientProfile:
     store = entry["root_store"]
     api = entry.get("api_level")
     store_api = android_api(store)
-    if store_api is None and store not in _OTHER_STORES:
+    ios = apple_release(store)
+    if store_api is None and ios is None and store not in _OTHER_STORES:
         raise PlatformDataError(f"{where}: unknown root_store {store!r}")
+    if ios is not None:
+        os_major = re.match(r"\d+", entry["os_version"])
+        try:
+            apple_label_for(ios)
+        except ValueError as exc:
+            raise PlatformDataError(f"{where}: root_store {store!r}: {exc}") from exc
+        if entry["platform"] != "ios" or os_major is None or os_major.group() != ios.split(".")[0]:
+            raise PlatformDataError(
+                f"{where}: root_store {store!r} does not match the platform and os_version"
+            )
     # A release newer than the store data uses the newest (updatable, Conscrypt APEX) store.
     newest = android_known_api_range()[1]
     store_matches = api == store_api or (

@@ -54,7 +54,11 @@ from certcheck.platforms import (
     android_first_trusting_version,
     android_snapshot_for_api,
     android_store,
+    apple_added_after,
+    apple_label_for,
+    apple_release,
     apple_store,
+    apple_store_updatable,
     chrome_roots,
     chrome_store,
     chrome_version,
@@ -93,6 +97,8 @@ class StoreView:
     )
     #: the client's version for min_version / max_version_exclusive; None = the newest
     client_version: tuple[int, ...] | None = None
+    #: Apple: the apple_versions.tsv release whose store this is (None = the current store)
+    apple_label: str | None = None
 
     @property
     def ignores_anchor_expiry(self) -> bool:
@@ -168,8 +174,18 @@ def store_view(root_store: str, trust: TrustStore, client_version: str | None = 
             # updates: a device may hold roots newer than any snapshot in the tables.
             may_lag=api >= ANDROID_UPDATABLE_API,
         )
-    if root_store == "apple":
-        return StoreView(root_store, "Apple trust store", apple_store(), may_lag=True)
+    ios = apple_release(root_store)
+    if root_store == "apple" or ios is not None:
+        label = apple_label_for(ios)
+        if label is None:  # the current anchors; devices may get newer ones as trust assets
+            return StoreView(root_store, "Apple trust store", apple_store(), may_lag=True)
+        return StoreView(
+            root_store,
+            f"Apple trust store of iOS {label}",
+            apple_store(label),
+            may_lag=apple_store_updatable(label),
+            apple_label=label,
+        )
     if root_store == "chrome":
         try:
             version = chrome_version(client_version) if client_version else None
@@ -579,7 +595,13 @@ class ChainTrust:
                 )
             else:
                 reason += " (removed from Android since)"
-        elif store.key == "apple" and info is not None and info.apple_status:
+        elif store.apple_label and (added := apple_added_after(cand.sha256, store.apple_label)):
+            first = f"iOS {added}"
+            reason = (
+                f"untrusted root on this client: iOS < {added} has no {cand.name} "
+                f"(first trusted in {first})"
+            )
+        elif store.key.startswith("apple") and info is not None and info.apple_status:
             reason += f" (Apple: {info.apple_status})"
         return TrustOutcome(
             "untrusted",
