@@ -164,3 +164,33 @@ def test_fix_chain_without_fetch_reports_the_gap(pki, tls_server, tmp_path):
     assert done.returncode == 1
     assert "missing issuer: CN=AIA Test Intermediate" in done.stderr
     assert x509.load_pem_x509_certificates(done.stdout.encode()) == [pki["leaf"]]
+
+
+def test_fix_chain_never_calls_an_intermediate_anchor_a_root(pki, tls_server, tmp_path):
+    """--ca-file holding the intermediate (not the root): the chain is not called complete."""
+    ca = tmp_path / "inter.pem"
+    ca.write_bytes(pki["inter"].public_bytes(Encoding.PEM))
+    done = run("fix-chain", f"aia.example.test:{tls_server}", "--resolve",
+               f"aia.example.test:{tls_server}:127.0.0.1", "--ca-file", str(ca),
+               "--no-fetch-aia")
+    assert done.returncode == 1, done.stderr
+    assert "root, not included" not in done.stderr
+    assert "not a root" in done.stderr and "CN=AIA Test Intermediate" in done.stderr
+    # the anchor is sent: a leaf-only chain would fail every client without it
+    assert x509.load_pem_x509_certificates(done.stdout.encode()) == [pki["leaf"], pki["inter"]]
+
+
+def test_fix_chain_problem_names_a_refused_path_but_not_a_tolerated_one(pki):
+    from certcheck.commands.chain import _chain_problem
+    from certcheck.evaluate.trust import PathResult
+
+    path = [pki["leaf"], pki["inter"], pki["root"]]
+    refused = PathResult(path, anchored=True, webpki_ran=True, webpki_ok=False,
+                         webpki_error="validation failed: name constraint violated")
+    assert "does not validate" in (_chain_problem(refused, pki["root"], True) or "")
+    tolerated = PathResult(path, anchored=True, webpki_ran=True, webpki_ok=False,
+                           webpki_error="validation failed: invalid extension: 2.5.29.35: "
+                           "Certificate is missing required extension")
+    assert _chain_problem(tolerated, pki["root"], True) is None
+    good = PathResult(path, anchored=True, webpki_ran=True, webpki_ok=True)
+    assert _chain_problem(good, pki["root"], True) is None

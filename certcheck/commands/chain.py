@@ -12,8 +12,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certcheck.cli import CaFile, _read_file, app, err, fail_usage, out
-from certcheck.evaluate.certinfo import iso, subject_str
-from certcheck.evaluate.trust import TrustStore, TrustStoreError, build_path
+from certcheck.evaluate.cert_rules import TOLERATED_BY_CLIENTS, classify_validator_error
+from certcheck.evaluate.certinfo import is_self_signed, iso, subject_str
+from certcheck.evaluate.trust import PathResult, TrustStore, TrustStoreError, build_path
 from certcheck.probe import probe_target
 from certcheck.probe.aia import add_aia_issuers
 from certcheck.targets import TargetError, apply_resolve, parse_overrides, parse_target
@@ -63,7 +64,10 @@ def fix_chain(
     served = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in facts.chain]
     fetched = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in facts.aia_certificates]
     result = build_path(served[0], served[1:] + fetched, trust, datetime.now(UTC))
-    chain = result.path[:-1] if result.anchored and len(result.path) > 1 else result.path
+    anchor = result.path[-1] if result.anchored else None
+    anchor_is_root = anchor is not None and is_self_signed(anchor)
+    # A root is not sent (clients have it); any other trust anchor is (clients may not).
+    chain = result.path[:-1] if anchor_is_root and len(result.path) > 1 else result.path
     pem = b"".join(c.public_bytes(Encoding.PEM) for c in chain).decode("ascii")
     for error in facts.aia_errors:
         err.print(f"certcheck: AIA fetch failed: {error}", markup=False)
@@ -73,15 +77,11 @@ def fix_chain(
             f"expires {iso(cert.not_valid_after_utc)})",
             markup=False,
         )
-    if result.anchored:
-        anchor = result.path[-1]
+    problem = _chain_problem(result, anchor, anchor_is_root)
+    if anchor is not None and anchor_is_root:
         err.print(f"# root, not included: {subject_str(anchor.subject)}", markup=False)
-    else:
-        err.print(
-            "certcheck: the chain does not reach a trusted root"
-            + (f" (missing issuer: {result.missing_issuer})" if result.missing_issuer else ""),
-            markup=False,
-        )
+    if problem:
+        err.print(f"certcheck: this chain is not complete: {problem}", markup=False)
     if out_file is not None:
         try:
             out_file.write_text(pem, encoding="ascii")
@@ -90,4 +90,25 @@ def fix_chain(
         err.print(f"wrote {len(chain)} certificate(s) to {out_file}", markup=False)
     else:
         out.print(pem, end="", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(0 if result.anchored else 1)
+    raise typer.Exit(1 if problem else 0)
+
+
+def _chain_problem(
+    result: PathResult, anchor: x509.Certificate | None, anchor_is_root: bool
+) -> str | None:
+    """Why the printed chain would not validate for clients, or None when it does."""
+    if anchor is None:
+        missing = f" (missing issuer: {result.missing_issuer})" if result.missing_issuer else ""
+        return f"it does not reach a trusted root{missing}"
+    if not anchor_is_root:
+        return (
+            f"it ends at {subject_str(anchor.subject)}, a trust anchor that is not a root "
+            "(an intermediate given with --ca-file?): it is included, but clients that do "
+            "not trust it need its issuer too; give the root with --ca-file"
+        )
+    if result.webpki_ran and not result.webpki_ok:
+        kind, reason = classify_validator_error(result.webpki_error)
+        if kind in TOLERATED_BY_CLIENTS:
+            return None  # phones and browsers accept it (the scan reports it, as a warning)
+        return f"it reaches {subject_str(anchor.subject)} but does not validate: {reason}"
+    return None
