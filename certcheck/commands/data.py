@@ -37,7 +37,12 @@ app.add_typer(data_app, name="data")
 
 
 def _builders() -> dict[str, TableBuilder]:
-    return dict(trustdata.builders())
+    """Every builder; one whose module fails to import is named and left out."""
+    try:
+        return dict(trustdata.builders())
+    except Exception as exc:  # noqa: BLE001 - a broken builder must not hide the others
+        err.print(f"certcheck: warning: a table builder failed to load: {exc}", markup=False)
+        return dict(trustdata.BUILDERS)
 
 
 @data_app.command("update", epilog=DATA_HELP)
