@@ -342,6 +342,15 @@ def test_one_table_alone_is_refused_by_the_apps_own_loader(upstream: Upstream, t
     assert not (tmp_path / "data" / "manifest.json").exists()
 
 
+def test_a_garbage_manifest_means_the_packaged_tables(tmp_path: Path):
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "manifest.json").write_bytes(b"\x00{not json")
+    done = certcheck("data", "status", data_dir=tmp_path)
+    assert done.returncode == 0 and "unreadable or empty" in done.stdout
+    row = next(ln for ln in done.stdout.splitlines() if ln.startswith(ANDROID[1]))
+    assert row.split()[1] == "packaged"
+
+
 def test_public_hosts_over_http_and_unknown_tables_are_usage_errors(tmp_path: Path):
     done = certcheck("data", "update", "--source-url", "http://example.com", data_dir=tmp_path)
     assert done.returncode == 2 and "only https://" in done.stderr

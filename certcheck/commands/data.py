@@ -118,6 +118,9 @@ def status(
     directory = datadir.data_dir()
     known = _builders()
     out.print(f"data directory: {directory}", highlight=False)
+    if (directory / datadir.MANIFEST).exists() and not datadir.read_manifest(directory):
+        out.print(f"{datadir.MANIFEST} unreadable or empty: the packaged tables are in use",
+                  highlight=False)
     rows = [("table", "copy in use", "snapshot", "age", "refreshed by")]
     for age in table_ages(today):
         entry, state = datadir.user_state(age.file, directory)
