@@ -375,3 +375,11 @@ def test_isrg_x2_chain_needs_ios_15_4():
         assert results[new].trust.trust == "ok", new
         assert results[new].trust.root_sha256 == ISRG_X2
     assert hashlib.sha256(X2.public_bytes(Encoding.DER)).hexdigest() == ISRG_X2
+
+
+def test_build_command_names_a_missing_archive(tmp_path, capsys):
+    (tmp_path / CURRENT).write_bytes(files()[CURRENT])
+    assert apple_builder.main(["build", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "security_certificates-55040.20.2.tar.gz" in err
+    assert "Traceback" not in err
