@@ -13,7 +13,7 @@ import base64
 import importlib.util
 import struct
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -44,6 +44,7 @@ from certcheck.trustdata.chrome import (
     parse_root_store,
     render_table,
 )
+from certcheck.trustdata.update import snapshot_of
 
 DATA = Path(__file__).parent / "data" / "upstream" / "chrome"
 FULL = (DATA / "root_store.textproto").read_bytes()
@@ -167,7 +168,9 @@ def test_excerpt_parses_roots_constraints_and_trusted_intermediates() -> None:
 
 
 def test_excerpt_table_rows() -> None:
-    text = render_table(parse_root_store(EXCERPT, min_anchors=1), "test source\nsecond line")
+    store = parse_root_store(EXCERPT, min_anchors=1)
+    text = render_table(store, "test source\nsecond line", date(2026, 1, 2))
+    assert snapshot_of(text) == date(2026, 1, 2)
     comments = [ln for ln in text.splitlines() if ln.startswith("#")]
     assert "# Source: test source" in comments and "#   second line" in comments
     assert any("version_major 36: 2 trust_anchors" in ln for ln in comments)
@@ -184,7 +187,7 @@ def test_excerpt_table_rows() -> None:
     ]
     assert rows[2][3:6] == ["intermediate", "", "yes"]
     with pytest.raises(TrustDataError, match="only 2 trust_anchors"):
-        make_table(EXCERPT, "test source")  # the builder's plausibility floor applies
+        make_table(EXCERPT, "test source", date(2026, 1, 2))  # the plausibility floor applies
 
 
 def _cut(data: bytes, anchors: int) -> bytes:
@@ -242,6 +245,7 @@ def test_builder_is_registered_for_the_table() -> None:
     assert builder.upstream[0].url.startswith("https://raw.githubusercontent.com/chromium/")
     assert builder.min_rows >= 80
     table = builder.build({UPSTREAM_NAME: FULL})
+    assert snapshot_of(table) == datetime.now(UTC).date()  # the file has no date: read today
     rows = [ln for ln in table.splitlines() if ln and not ln.startswith("#")][1:]
     assert len(rows) >= builder.min_rows
 
@@ -251,7 +255,8 @@ def test_builder_is_registered_for_the_table() -> None:
 
 def test_shipped_table_is_what_the_builder_makes_from_the_upstream_copy() -> None:
     module = regenerate_module()
-    assert TABLE.read_text(encoding="utf-8") == make_table(FULL, module.SOURCE)
+    assert TABLE.read_text(encoding="utf-8") == make_table(FULL, module.SOURCE, module.SNAPSHOT)
+    assert snapshot_of(TABLE.read_text(encoding="utf-8")) == date(2026, 6, 26)
     assert "06cc78ea81729e7e00d99cd8f8701302b436b814" in TABLE.read_text(encoding="utf-8")
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Union
 
 from certcheck.trustdata import TableBuilder, TrustDataError, UpstreamFile, register
@@ -414,8 +414,10 @@ _HEADER = """\
 """
 
 
-def render_table(store: ChromeRootStore, source: str) -> str:
-    """The text of ``rules/platforms/chrome_roots.tsv`` for a parsed store."""
+def render_table(store: ChromeRootStore, source: str, snapshot: date) -> str:
+    """The text of ``rules/platforms/chrome_roots.tsv`` for a parsed store.
+
+    ``snapshot`` becomes the header's "Snapshot of the facts" (the file has no date)."""
     intermediates = sum(1 for a in store.anchors if a.kind == "intermediate")
     source_lines = source.strip().splitlines() or [""]
     lines = [
@@ -428,6 +430,7 @@ def render_table(store: ChromeRootStore, source: str) -> str:
     ]
     if store.ignored_fields:
         lines.append(f"#   top-level fields not read: {', '.join(store.ignored_fields)}")
+    lines.append(f"# Snapshot of the facts: {snapshot.isoformat()}.")
     lines.append("\t".join(COLUMNS))
     for a in store.anchors:
         cells = (
@@ -443,16 +446,21 @@ def render_table(store: ChromeRootStore, source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_table(data: bytes, source: str = UPSTREAM_URL) -> str:
+def make_table(data: bytes, source: str, snapshot: date) -> str:
     """Parse ``root_store.textproto`` bytes and render the table, naming ``source``."""
-    return render_table(parse_root_store(data), source)
+    return render_table(parse_root_store(data), source, snapshot)
 
 
 def build(files: dict[str, bytes]) -> str:
-    """TableBuilder.build: ``{"root_store.textproto": bytes}`` -> the table text."""
+    """TableBuilder.build: ``{"root_store.textproto": bytes}`` -> the table text.
+
+    root_store.textproto carries no date, so a refresh dates its facts by the day it was
+    read (Chromium main at that moment); without a date the data-age note could never
+    flag a refreshed table as stale."""
     if UPSTREAM_NAME not in files:
         raise TrustDataError(f"{UPSTREAM_NAME} is missing")
-    return make_table(files[UPSTREAM_NAME], UPSTREAM_URL)
+    source = f"{UPSTREAM_URL}\n(snapshot = the day it was read: the file carries no date)"
+    return make_table(files[UPSTREAM_NAME], source, datetime.now(UTC).date())
 
 
 BUILDER = register(
