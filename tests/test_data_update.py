@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -96,7 +97,8 @@ def good_archive(test_root: object) -> bytes:
 
 
 class Upstream:
-    """A loopback HTTP server: path -> (status, body, how) with how "ok" or "cut"."""
+    """A loopback HTTP server: path -> (status, body, how): how is "ok", "cut" (half the
+    body, then the connection closes) or "drip" (one byte every 10 ms)."""
 
     def __init__(self) -> None:
         self.routes: dict[str, tuple[int, bytes, str]] = {}
@@ -110,6 +112,15 @@ class Upstream:
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if how == "drip":
+                    for byte in body:
+                        try:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                        except OSError:
+                            return
+                        time.sleep(0.01)
+                    return
                 self.wfile.write(body[: len(body) // 2] if how == "cut" else body)
                 self.wfile.flush()
                 if how == "cut":
@@ -361,6 +372,22 @@ def test_public_hosts_over_http_and_unknown_tables_are_usage_errors(tmp_path: Pa
 
 
 # --------------------------------------------------------------------------- in process
+
+
+def test_downloads_are_capped_in_size_and_time():
+    server = Upstream()
+    try:
+        server.routes["/big"] = (200, b"x" * 5000, "ok")
+        server.routes["/slow"] = (200, b"y" * 150, "drip")
+        assert updater.download(f"{server.url}/big", max_bytes=5000) == b"x" * 5000
+        with pytest.raises(updater.UpdateError, match="larger than 4999 bytes"):
+            updater.download(f"{server.url}/big", max_bytes=4999)
+        started = time.monotonic()
+        with pytest.raises(updater.UpdateError, match="slower than"):
+            updater.download(f"{server.url}/slow", timeout=0.05)
+        assert time.monotonic() - started < 5
+    finally:
+        server.stop()
 
 
 @pytest.fixture

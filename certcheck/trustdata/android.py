@@ -60,6 +60,7 @@ MIN_STORE = 100
 MAX_DROP = 0.2
 _FILE_NAME = re.compile(r"^[0-9a-f]{8}\.[0-9]+$")
 _MAX_MEMBER = 256 * 1024
+_MAX_MEMBERS = 5000
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----")
 _ROOT_COLUMNS = (
     "sha256", "name", "subject", "not_after", "key", "first_api", "last_api", "present_in", "note"
@@ -122,7 +123,9 @@ def read_archive(data: bytes) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-            for member in archive:
+            for count, member in enumerate(archive):
+                if count > _MAX_MEMBERS:
+                    raise TrustDataError("Android store archive: implausibly many entries")
                 base = member.name.rsplit("/", 1)[-1]
                 if not member.isfile() or not _FILE_NAME.match(base):
                     continue

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -38,6 +39,9 @@ from certcheck.trustdata import TableBuilder, TrustDataError
 #: per-file download limits
 MAX_BYTES = 64 * 1024 * 1024
 TIMEOUT = 30.0
+#: a whole download may take this many times the per-read timeout (a server that drips
+#: bytes must not hold the update forever)
+TOTAL_FACTOR = 20
 #: environment override of ``--source-url``
 ENV_SOURCE = "CERTCHECK_DATA_SOURCE_URL"
 _SNAPSHOT = re.compile(r"Snapshot of the facts: (\d{4}-\d{2}-\d{2})")
@@ -114,7 +118,10 @@ def download(url: str, *, timeout: float = TIMEOUT, max_bytes: int = MAX_BYTES) 
                 raise UpdateError(f"{url}: HTTP {answer.status}")
             declared = answer.headers.get("Content-Length")
             chunks, size = [], 0
+            deadline = time.monotonic() + timeout * TOTAL_FACTOR
             while size <= max_bytes:
+                if time.monotonic() > deadline:
+                    raise UpdateError(f"{url}: slower than {timeout * TOTAL_FACTOR:.0f} s")
                 chunk = answer.read(min(1 << 20, max_bytes + 1 - size))
                 if not chunk:
                     break
