@@ -144,17 +144,6 @@ class Pacer:
             self._sent[channel].append(self.clock())
         return True
 
-    def note_refusal(self, channel: str, channel_type: str) -> None:
-        """The service said "too fast": nothing more for this channel in this run."""
-        limits = limits_for(channel_type)
-        if limits and limits.rates:
-            count = max(n for n, _ in limits.rates)
-            self._sent[channel] = deque([self.clock()] * count, maxlen=count)
-            self._rates[channel] = ((1, max(limits.penalty_seconds, 60.0) + self.remaining()),)
-
-    def remaining(self) -> float:
-        return max(self.deadline - self.clock(), 0.0)
-
 
 # -- digests --------------------------------------------------------------------------------
 
