@@ -34,7 +34,13 @@ from certcheck.evaluate.client_trust import store_view
 from certcheck.evaluate.simulation import simulate
 from certcheck.trustdata import TrustDataError, builders
 from certcheck.trustdata import apple as apple_builder
-from certcheck.trustdata.apple import CURRENT, Release, build_table, read_releases
+from certcheck.trustdata.apple import (
+    CURRENT,
+    Release,
+    build_table,
+    read_releases,
+    refresh_table,
+)
 
 ISRG_X1 = "96bcec06264976f37460779acf28c5a7cfe8a3c0aae11a8ffcee05c0bddf08c6"
 ISRG_X2 = "69729b8e15a86efc177a57afb7171dfc64add28c2fca8cf1507e34453ccb1470"
@@ -135,14 +141,13 @@ def rows(text: str) -> dict[str, dict[str, str]]:
 # --------------------------------------------------------------------------- builder
 
 
-def test_builder_is_registered_with_one_archive_per_tag_and_main():
+def test_builder_is_registered_and_updates_from_main_only():
     builder = builders()["platforms/apple_roots.tsv"]
-    names = [u.name for u in builder.upstream]
+    assert [u.name for u in builder.upstream] == [CURRENT]
+    assert builder.upstream[0].url.endswith("/security_certificates/archive/refs/heads/main.tar.gz")
     tags = {r.tag for r in apple_builder._releases()}
-    assert len(names) == len(tags) + 1 and names[-1] == CURRENT
-    assert all(
-        u.url.startswith("https://github.com/apple-oss-distributions/") for u in builder.upstream
-    )
+    names = [u.name for u in apple_builder.tag_archives()]
+    assert len(names) == len(tags) == 61
     assert "security_certificates-55219.100.22.tar.gz" in names  # iOS 15.4 / macOS 12.3
 
 
@@ -210,6 +215,33 @@ def test_builder_refuses_a_missing_archive_and_the_wrong_tag():
     expects_many = (RELEASES[0], Release("10.1", RELEASES[1].tag, 50))
     with pytest.raises(TrustDataError, match="not the archive of that tag"):
         build_table(files(), expects_many, min_roots=3)
+
+
+def test_refresh_from_main_keeps_the_releases_and_takes_status_from_main():
+    shipped = build_table(files(), RELEASES, min_roots=3)
+    newer = OTHERS[5]  # was revoked at the old tag: stays blocked
+    main = archive("main", {"roots": [*OTHERS[2:4], X1, X2, OTHERS[4]]})
+    table = rows(refresh_table(shipped, main, RELEASES, min_roots=3))
+    assert table[sha(X1)]["present_in"] == "10.1.." and table[sha(X1)]["status"] == "trusted"
+    assert table[sha(OTHERS[1])]["status"] == "removed"  # left main
+    assert table[sha(OTHERS[1])]["present_in"] == "9.3.."  # still in the releases' stores
+    assert table[sha(OTHERS[4])]["status"] == "trusted"  # back on main
+    assert table[sha(newer)]["status"] == "distrusted"
+    # the refreshed text is the full build's text when main is the same
+    assert refresh_table(shipped, files()[CURRENT], RELEASES, min_roots=3) == shipped
+
+
+def test_refresh_refuses_a_main_archive_that_is_not_the_current_store():
+    shipped = build_table(files(), RELEASES, min_roots=3)
+    with pytest.raises(TrustDataError, match="not the current security_certificates"):
+        refresh_table(shipped, archive("main", {"roots": OTHERS[:3]}), RELEASES, min_roots=3)
+    with pytest.raises(TrustDataError, match="truncated or broken"):
+        refresh_table(shipped, files()[CURRENT][:200], RELEASES, min_roots=3)
+    # the registered builder (shipped table, 156 trusted roots) refuses an excerpt
+    with pytest.raises(TrustDataError, match="fewer than 100"):
+        apple_builder.build({CURRENT: files()[CURRENT]})
+    with pytest.raises(TrustDataError, match="missing"):
+        apple_builder.build({})
 
 
 def test_read_releases_refuses_a_malformed_versions_table():

@@ -1,10 +1,15 @@
 """Apple's trust store per release, from ``apple-oss-distributions/security_certificates``.
 
-Input (``TableBuilder.build``): one GitHub tag archive (``.tar.gz``, as served at
-``…/archive/refs/tags/<tag>.tar.gz``) for every security_certificates tag named in
-``rules/platforms/apple_versions.tsv``, keyed ``<tag>.tar.gz``.  The archive's first path
-component (GitHub's ``<repo>-<tag>/`` prefix) is ignored.  From each archive the builder
-reads, by content (SHA-256 of the DER, never the file name; old tags use human names):
+Input of the full build (:func:`build_table`, ``python -m certcheck.trustdata.apple build``):
+one GitHub tag archive (``.tar.gz``, as served at ``…/archive/refs/tags/<tag>.tar.gz``) for
+every security_certificates tag named in ``rules/platforms/apple_versions.tsv``, keyed
+``<tag>.tar.gz``, and the archive of ``main`` (``security_certificates-main.tar.gz``).
+Input of ``certcheck data update`` (``TableBuilder.build`` = :func:`refresh_table`): the
+main archive only; the releases' stores are history and stay as shipped, main decides
+``status`` (old tags' archives are up to 80 MB each, over the download cap).  An
+archive's first path component (GitHub's ``<repo>-<tag>/`` prefix) is ignored.  From each
+archive the builder reads, by content (SHA-256 of the DER, never the file name; old tags
+use human names):
 
 * ``certificates/roots/`` — the trust anchors of that release;
 * ``certificates/removed/`` (recursive) — certificates Apple took out of the store;
@@ -323,67 +328,140 @@ def build_table(
     add(current, None)
     rows = []
     for sha, entry in certs.items():
-        cert = entry.cert
         if entry.distrusted:
             status = "distrusted"
         elif sha in current.folders["roots"]:
             status = "trusted"
         else:
             status = "removed"
-        name = _display_name(cert)
-        cells = (
-            sha,
-            name,
-            cert.subject.rfc4514_string(),
-            cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            _key(cert),
-            "root" if cert.issuer == cert.subject else "intermediate",
-            status,
-            present_in_spec(entry.present_in, labels),
-        )
-        rows.append((name.casefold(), "\t".join(_clean(cell) for cell in cells)))
-    rows.sort()
-    snapshot = current.date or newest_tag.date
+        rows.append(_row(sha, entry.cert, status, present_in_spec(entry.present_in, labels)))
+    return _table(rows, releases, len(archives), current, newest_tag.date)
+
+
+COLUMNS = ("sha256", "name", "subject", "not_after", "key", "type", "status", "present_in")
+
+
+def _row(sha: str, cert: x509.Certificate, status: str, present_in: str) -> dict[str, str]:
+    return {
+        "sha256": sha,
+        "name": _display_name(cert),
+        "subject": cert.subject.rfc4514_string(),
+        "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "key": _key(cert),
+        "type": "root" if cert.issuer == cert.subject else "intermediate",
+        "status": status,
+        "present_in": present_in,
+    }
+
+
+def _table(
+    rows: list[dict[str, str]],
+    releases: tuple[Release, ...],
+    tags: int,
+    current: Archive,
+    fallback_date: date | None,
+) -> str:
+    snapshot = current.date or fallback_date
     header = HEADER.format(
         repo=REPO_URL,
-        count=len(archives),
+        count=tags,
         first_tag=releases[0].tag,
         newest_tag=releases[-1].tag,
         main_commit=current.commit or "commit not recorded in the archive",
         snapshot=snapshot.isoformat() if snapshot else "unknown",
     )
-    columns = "sha256\tname\tsubject\tnot_after\tkey\ttype\tstatus\tpresent_in"
-    return header + columns + "\n" + "".join(line + "\n" for _, line in rows)
+    lines = sorted(
+        (row["name"].casefold(), "\t".join(_clean(row[c]) for c in COLUMNS)) for row in rows
+    )
+    return header + "\t".join(COLUMNS) + "\n" + "".join(line + "\n" for _, line in lines)
+
+
+def _parse_table(text: str) -> list[dict[str, str]]:
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    if not lines or tuple(lines[0].split("\t")) != COLUMNS:
+        raise TrustDataError(f"rules/{TABLE}: not the expected columns")
+    rows = []
+    for line in lines[1:]:
+        cells = line.split("\t")
+        if len(cells) != len(COLUMNS):
+            raise TrustDataError(f"rules/{TABLE}: a row with {len(cells)} fields")
+        rows.append(dict(zip(COLUMNS, cells, strict=True)))
+    return rows
+
+
+def refresh_table(
+    shipped: str, current_data: bytes, releases: tuple[Release, ...], min_roots: int = MIN_ROOTS
+) -> str:
+    """The shipped table with ``status`` taken from security_certificates main.
+
+    The releases' stores (``present_in``) are history and stay as shipped; main decides what
+    the current Apple store trusts, and its new certificates get rows (no release yet)."""
+    current = read_archive(current_data, CURRENT, min_roots)
+    folders = current.folders
+    rows = {row["sha256"]: row for row in _parse_table(shipped)}
+    trusted = {sha for sha, row in rows.items() if row["status"] == "trusted"}
+    dropped = trusted - set(folders["roots"])
+    if len(dropped) > len(trusted) // 5:
+        raise TrustDataError(
+            f"{CURRENT}: lacks {len(dropped)} of the {len(trusted)} trusted roots of the "
+            "shipped table: not the current security_certificates"
+        )
+    blocked = set(folders["distrusted"]) | set(folders["revoked"])
+    for folder in ("roots", "removed", "distrusted", "revoked"):
+        for sha, (_, cert) in folders[folder].items():
+            if sha not in rows:
+                rows[sha] = _row(sha, cert, "removed", "")
+    for sha, row in rows.items():
+        if row["status"] == "distrusted" or sha in blocked:
+            row["status"] = "distrusted"
+        elif sha in folders["roots"]:
+            row["status"] = "trusted"
+        else:
+            row["status"] = "removed"
+    return _table(list(rows.values()), releases, len({r.tag for r in releases}), current, None)
+
+
+def _packaged_table() -> str:
+    from importlib import resources
+
+    node = resources.files("certcheck.rules").joinpath(*TABLE.split("/"))
+    return node.read_text(encoding="utf-8")
 
 
 def build(files: dict[str, bytes]) -> str:
-    """TableBuilder entry point: the tags are those of the shipped apple_versions.tsv."""
+    """``certcheck data update``: the shipped table refreshed from security_certificates main
+    (old tags' archives reach 80 MB each; their stores do not change)."""
+    if CURRENT not in files:
+        raise TrustDataError(f"{CURRENT}: missing")
     with warnings.catch_warnings():  # over-long names in old roots: read, not refused
+        warnings.simplefilter("ignore")
+        return refresh_table(_packaged_table(), files[CURRENT], _releases())
+
+
+def build_all(files: dict[str, bytes]) -> str:
+    """The whole table from the archive of every tag in apple_versions.tsv and of main."""
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return build_table(files, _releases())
 
 
-def _upstream() -> tuple[UpstreamFile, ...]:
-    try:
-        releases = _releases()
-    except (TrustDataError, OSError):
-        return ()
-    tags = dict.fromkeys(r.tag for r in releases)
-    current = UpstreamFile(
-        CURRENT,
-        f"{REPO_URL}/archive/refs/heads/main.tar.gz",
-        "security_certificates main: Apple's newest published store",
-    )
-    return (
-        *(
-            UpstreamFile(
-                archive_name(tag),
-                f"{REPO_URL}/archive/refs/tags/{tag}.tar.gz",
-                f"security_certificates tag archive ({tag})",
-            )
-            for tag in tags
-        ),
-        current,
+MAIN_ARCHIVE = UpstreamFile(
+    CURRENT,
+    f"{REPO_URL}/archive/refs/heads/main.tar.gz",
+    "security_certificates main: Apple's newest published store",
+)
+
+
+def tag_archives() -> tuple[UpstreamFile, ...]:
+    """Where the archive of every tag in apple_versions.tsv is (for ``build``, not updates)."""
+    tags = dict.fromkeys(r.tag for r in _releases())
+    return tuple(
+        UpstreamFile(
+            archive_name(tag),
+            f"{REPO_URL}/archive/refs/tags/{tag}.tar.gz",
+            f"security_certificates tag archive ({tag})",
+        )
+        for tag in tags
     )
 
 
@@ -391,7 +469,7 @@ BUILDER = register(
     TableBuilder(
         table=TABLE,
         description="Apple trust store per iOS release (security_certificates tags)",
-        upstream=_upstream(),
+        upstream=(MAIN_ARCHIVE,),
         build=build,
         min_rows=300,
     )
@@ -407,11 +485,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd.add_argument("--out", type=Path, help="write the table here (default: stdout)")
     args = parser.parse_args(argv)
     try:
-        names = [u.name for u in BUILDER.upstream]
+        names = [u.name for u in (*tag_archives(), MAIN_ARCHIVE)]
         missing = [n for n in names if not (args.archives / n).is_file()]
         if missing:
             raise TrustDataError(f"{args.archives}: no {missing[0]} (and {len(missing) - 1} more)")
-        text = build({n: (args.archives / n).read_bytes() for n in names})
+        text = build_all({n: (args.archives / n).read_bytes() for n in names})
     except (TrustDataError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
