@@ -4,8 +4,8 @@ Pure data loaders over the ``rules/`` package data (``certcheck.rules``):
 
 * ``rules/platforms/android_versions.tsv`` and ``android_roots.tsv`` — the AOSP
   system root store per snapshot / API level;
-* ``rules/platforms/apple_roots.tsv`` — Apple's trust store (trusted, removed,
-  distrusted);
+* ``rules/platforms/apple_versions.tsv`` and ``apple_roots.tsv`` — Apple's trust store
+  per iOS release (present_in) and now (trusted, removed, distrusted);
 * ``rules/distrusted_cas.toml`` — distrust events with per-platform rules;
 * ``rules/clients.toml`` — client profiles for handshake simulation;
 * ``rules/sources.toml`` — where each table comes from and how old it is.
