@@ -21,6 +21,10 @@ from certcheck.probe.context import ScanContext
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNSCANNED = 0, 1, 2, 3
 #: a target's evaluation raised (a certcheck bug): its result says why; wins over 1 and 3
 EXIT_INTERNAL = 4
+#: monitor: another run holds the lock of the same targets (the history is busy)
+EXIT_HISTORY_BUSY = 5
+#: monitor --fail-on-delivery: an alert is still undelivered (or was given up); wins over 0/1/3
+EXIT_DELIVERY = 6
 EXIT_INTERRUPTED = 130
 
 #: Default targets at once.  Probing is I/O-bound (threads wait on sockets); on the

@@ -249,16 +249,17 @@ def test_outbox_keeps_failed_alerts_and_sends_them_next_time(receiver, tmp_path)
         rows = store.delivery_rows()
         assert [(r.status, r.attempts) for r in rows] == [("pending", 2), ("pending", 0)]
         assert rows[0].last_error == "HTTP 503 Service Unavailable"
-        # Next run: the receiver works again; both alerts go out, oldest first, once.
+        # Next run: the receiver works again; both alerts go out once, the one that never
+        # failed first (a row that keeps failing must not stay first in line forever).
         hook.default = 200
         report = deliver_outbox(
             store, config.channels, config.alerts, config.redactor, lambda _s: None
         )
         assert [title.split(":")[0] for _c, title in report.sent] == [
-            "certcheck a.test",
             "certcheck b.test",
+            "certcheck a.test",
         ]
-        assert [b["target"] for b in hook.bodies()[2:]] == ["a.test:443", "b.test:443"]
+        assert [b["target"] for b in hook.bodies()[2:]] == ["b.test:443", "a.test:443"]
         assert store.pending_deliveries() == []
         # A channel removed from the configuration: its alerts are abandoned, loudly.
         store.record_target(

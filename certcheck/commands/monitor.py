@@ -15,7 +15,7 @@ from certcheck.cli import EXIT_CODES_HELP, FailOn, app, err, fail_usage, out
 from certcheck.monitor import DEFAULT_FILE
 from certcheck.report import console as console_report
 from certcheck.report.safetext import visible
-from certcheck.runner import EXIT_UNSCANNED
+from certcheck.runner import EXIT_HISTORY_BUSY
 
 if TYPE_CHECKING:  # the monitor modules (SQLAlchemy, pydantic) load only when a command runs
     from certcheck.monitor.config import MonitorConfig
@@ -34,7 +34,9 @@ ConfigOpt = Annotated[
     ),
 ]
 MONITOR_HELP = (
-    EXIT_CODES_HELP + " Exit code 3 also when another monitor run holds the history lock."
+    EXIT_CODES_HELP + " 5 another monitor run of the same targets (or shard) holds the "
+    "history; 6 with --fail-on-delivery: an alert is still undelivered or was given up "
+    "(wins over 0, 1 and 3)."
 )
 
 
@@ -134,8 +136,17 @@ def _delivery_lines(outcome: MonitorOutcome) -> tuple[list[str], list[str]]:
             problems.append(
                 f"certcheck: {waiting} alert(s) for {channel!r} are still waiting for delivery"
             )
+    for channel, error in sorted(report.rejected.items()):
+        if channel not in report.failed:
+            problems.append(
+                f"certcheck: {channel!r} rejected an alert: {error}; the others went on"
+            )
     for text in report.abandoned:
         problems.append(f"certcheck: alert abandoned: {text}")
+    for text in report.gave_up:
+        problems.append(f"certcheck: alert failed: {text}")
+    if report.resent:
+        info.append(f"{report.resent} alert(s) left in flight by a killed run: sent again, same id")
     return info, problems
 
 
@@ -173,6 +184,22 @@ def monitor(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also list changes that are not alerted.")
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="K/N",
+            help="Monitor only part K of N of the targets (stable split, as scan --shard); "
+            "the shards of one configuration may run at the same time on one history.",
+        ),
+    ] = None,
+    fail_on_delivery: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-delivery",
+            help="Exit 6 when an alert is still undelivered after the run (or was given up).",
+        ),
+    ] = False,
 ) -> None:
     """Scan every configured target, record the run, alert on changes."""
     from certcheck.monitor.config import ConfigError
@@ -180,7 +207,12 @@ def monitor(
     from certcheck.monitor.migrations import SchemaError
     from certcheck.monitor.run import run_monitor
     from certcheck.monitor.store import StoreError
+    from certcheck.targets import TargetError, parse_shard
 
+    try:
+        part = parse_shard(shard) if shard is not None else None
+    except TargetError as exc:
+        fail_usage(str(exc))
     config = _config(config_path)
     if textfile is not None and not textfile.parent.is_dir():
         fail_usage(f"--prometheus-textfile {str(textfile)!r}: the folder does not exist")
@@ -192,10 +224,12 @@ def monitor(
             wait=wait,
             fail_on=fail_on.value if fail_on else None,
             textfile=textfile,
+            shard=part,
+            fail_on_delivery=fail_on_delivery,
         )
     except LockBusy as exc:
         err.print(f"certcheck: {config.redactor.scrub(str(exc))}", markup=False)
-        raise typer.Exit(EXIT_UNSCANNED) from None
+        raise typer.Exit(EXIT_HISTORY_BUSY) from None
     except (ConfigError, StoreError, SchemaError) as exc:
         fail_usage(config.redactor.scrub(str(exc)))
     except OSError as exc:
@@ -207,9 +241,11 @@ def monitor(
     if not quiet or outcome.changed:
         total = len(outcome.outcomes)
         counted = sum(1 for o in outcome.outcomes for c in o.changes if c.kind != "first_seen")
+        waiting = sum(outcome.delivery.pending.values())
+        where = f" (shard {shard})" if part else ""
         out.print(
-            f"certcheck monitor: run {outcome.run_id}, {total} target(s), "
-            f"{counted} change(s), history {store.label}",
+            f"certcheck monitor: run {outcome.run_id}, {total} target(s){where}, "
+            f"{counted} change(s), {waiting} alert(s) pending, history {store.label}",
             markup=False,
             soft_wrap=True,
         )

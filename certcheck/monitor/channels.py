@@ -141,7 +141,8 @@ def _json_code(*keys: str) -> Callable[[bytes], str | None]:
                     return None
                 detail = data.get("errmsg") or data.get("msg") or data.get("StatusMessage") or ""
                 return f"{key} {data[key]}: {str(detail)[:200]}"
-        return None
+        # these APIs always send their code: `{}` or an unrelated answer is not an "ok"
+        return f"answer has no {' or '.join(keys)}"
 
     return check
 

@@ -71,6 +71,10 @@ class AlertsSection(_Section):
     retries: int = Field(3, ge=1, le=10)
     backoff_seconds: float = Field(2.0, ge=0, le=300)
     timeout_seconds: float = Field(10.0, gt=0, le=300)
+    #: an alert that failed this many attempts (over all runs) is recorded as failed
+    max_attempts: int = Field(12, ge=1, le=1000)
+    #: ... and so is one still undelivered this long after it was raised
+    max_age_hours: float = Field(72.0, gt=0, le=24 * 365)
 
 
 class HistorySection(_Section):

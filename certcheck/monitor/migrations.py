@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, inspect, select
 from certcheck.monitor import schema
 
 #: The schema version this certcheck writes.
-LATEST = 1
+LATEST = 3
 
 #: version -> upgrade from ``version - 1`` (run inside a transaction)
 UPGRADES: dict[int, Callable[[Connection], None]] = {}
@@ -68,3 +68,27 @@ def migrate(engine: Engine, latest: int | None = None) -> int:
             upgrade(connection)
             connection.execute(schema.schema_version.update().values(version=step))
     return target
+
+
+def _fleet_columns(connection: Connection) -> None:
+    """Version 3: runs name their locked target set; outbox rows get a stable alert id.
+
+    Only rows still pending get an id: sent, abandoned and failed ones are never sent again.
+    """
+    from uuid import uuid4
+
+    from sqlalchemy import text
+
+    for table, column, kind in (
+        ("certcheck_runs", "lock_key", "VARCHAR(40)"),
+        ("certcheck_runs", "shard", "VARCHAR(16)"),
+        ("certcheck_deliveries", "uid", "VARCHAR(36)"),
+    ):
+        connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+    rows = schema.deliveries
+    waiting = connection.execute(select(rows.c.id).where(rows.c.status == "pending")).scalars()
+    for delivery_id in list(waiting):
+        connection.execute(rows.update().where(rows.c.id == delivery_id).values(uid=str(uuid4())))
+
+
+UPGRADES[3] = _fleet_columns

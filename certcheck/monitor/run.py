@@ -31,11 +31,13 @@ from certcheck.monitor.alerts import (
 from certcheck.monitor.changes import Change, DetectSettings, Snapshot, detect_changes
 from certcheck.monitor.config import Channel, MonitorConfig, MonitoredTarget
 from certcheck.monitor.delivery import DeliveryReport, deliver_outbox
+from certcheck.monitor.lock import shard_key
 from certcheck.monitor.metrics import RunMetrics, write_textfile
 from certcheck.monitor.store import Store, StoreError, first_line
 from certcheck.report import jsondoc
+from certcheck.runner import EXIT_DELIVERY, EXIT_FINDINGS, EXIT_OK, EXIT_UNSCANNED, scan_targets
 from certcheck.runner import exit_code as scan_exit_code
-from certcheck.runner import scan_targets
+from certcheck.targets import in_shard
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
@@ -156,8 +158,15 @@ def run_monitor(
     textfile: Path | None = None,
     deliver: bool = True,
     sleep: Callable[[float], None] = time.sleep,
+    shard: tuple[int, int] | None = None,
+    fail_on_delivery: bool = False,
 ) -> MonitorOutcome:
-    """Run once over every configured target.
+    """Run once over every configured target (or shard ``(K, N)`` of them).
+
+    The run locks, scans and delivers the alerts of its own targets only, so the
+    shards of one configuration run at the same time on one history.
+    ``fail_on_delivery``: exit :data:`~certcheck.runner.EXIT_DELIVERY` when an
+    alert of these targets is still undelivered after the run (or was given up).
 
     ``now`` is the instant results are evaluated and recorded at (default: the
     clock); tests pass it to replay days of cron runs in seconds.  Raises
@@ -167,7 +176,19 @@ def run_monitor(
     """
     policy = config.policy()
     try:
-        return _locked_run(config, store, policy, now, wait, fail_on, textfile, deliver, sleep)
+        return _locked_run(
+            config,
+            store,
+            policy,
+            now,
+            wait,
+            fail_on,
+            textfile,
+            deliver,
+            sleep,
+            shard,
+            fail_on_delivery,
+        )
     except SQLAlchemyError as exc:
         raise StoreError(
             f"history database {store.label}: {config.redactor.scrub(first_line(exc))}"
@@ -184,35 +205,56 @@ def _locked_run(
     textfile: Path | None,
     deliver: bool,
     sleep: Callable[[float], None],
+    shard: tuple[int, int] | None = None,
+    fail_on_delivery: bool = False,
 ) -> MonitorOutcome:
-    with store.lock(wait):
+    mine = [m for m in config.targets if in_shard(m.target, shard)]
+    owned = {m.key for m in mine}
+    key = shard_key(owned)
+    shard_text = f"{shard[0]}/{shard[1]}" if shard else None
+    note = f", shard {shard_text}" if shard_text else ""
+    with store.lock(wait, key, f"{note}, {len(mine)} target(s)"):
         started = time.monotonic()  # after any --wait: the run starts now
         moment = now or datetime.now(UTC)
         store.migrate()
-        interrupted = store.close_stale_runs(moment)
-        run_id = store.begin_run(moment, len(config.targets), policy.profile.name[:200])
+        interrupted = store.close_stale_runs(moment, key)
+        run_id = store.begin_run(
+            moment, len(mine), policy.profile.name[:200], lock_key=key, shard=shard_text
+        )
         recorder = _Recorder(config, store, run_id, moment, policy)
         scan_started = time.monotonic()
         scan_targets(
-            [m.target for m in config.targets],
+            [m.target for m in mine],
             config.monitor.timeout,
             config.monitor.concurrency,
             on_done=recorder,
         )
         scan_duration = time.monotonic() - scan_started
-        order = {m.key: i for i, m in enumerate(config.targets)}
+        order = {m.key: i for i, m in enumerate(mine)}
         outcomes = sorted(recorder.outcomes, key=lambda o: order[o.monitored.key])
         code = scan_exit_code([o.result for o in outcomes], fail_on or config.monitor.fail_on)
         store.finish_run(run_id, moment + timedelta(seconds=time.monotonic() - started), code)
         delivery = (
-            deliver_outbox(store, config.channels, config.alerts, config.redactor, sleep)
+            deliver_outbox(
+                store,
+                config.channels,
+                config.alerts,
+                config.redactor,
+                sleep,
+                owned=owned,
+                now=moment,
+            )
             if deliver
             else DeliveryReport()
         )
         pending = {name: 0 for name in config.channels}
-        for name, info in store.outbox_summary().items():
-            pending[name] = info["pending"]
+        for row in store.pending_deliveries():  # this run's targets only: not other shards'
+            if row.target in owned:
+                pending[row.channel] = pending.get(row.channel, 0) + 1
         delivery.pending = {k: v for k, v in pending.items() if v}
+        if fail_on_delivery and code in (EXIT_OK, EXIT_FINDINGS, EXIT_UNSCANNED):
+            if delivery.pending or delivery.gave_up or delivery.abandoned:
+                code = EXIT_DELIVERY
         outcome = MonitorOutcome(
             run_id=run_id,
             outcomes=outcomes,

@@ -72,6 +72,9 @@ runs = Table(
     Column("targets_done", Integer, nullable=False, default=0),
     Column("changes", Integer, nullable=False, default=0),
     Column("exit_code", Integer),
+    #: the locked target set (lock.shard_key) and ``--shard K/N``; schema version 3
+    Column("lock_key", String(40)),
+    Column("shard", String(16)),
 )
 
 #: One row per target per run, committed as soon as that target is done.
@@ -139,5 +142,8 @@ deliveries = Table(
     Column("last_error", Text),
     Column("last_attempt_at", UTCDateTime),
     Column("sent_at", UTCDateTime),
+    #: the stable alert id sent with every attempt (webhook ``id``, Idempotency-Key,
+    #: Message-ID); schema version 3.  status also: sending (in flight) | failed (gave up)
+    Column("uid", String(36)),
     Index("certcheck_deliveries_status", "status", "id"),
 )

@@ -9,6 +9,7 @@ killed half-way keeps everything it finished.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,10 +26,20 @@ from certcheck.monitor import migrations
 from certcheck.monitor.alerts import Message
 from certcheck.monitor.changes import Change, Snapshot
 from certcheck.monitor.delivery import PendingDelivery
-from certcheck.monitor.lock import advisory_lock, file_lock, sqlite_lock_path
+from certcheck.monitor.lock import (
+    advisory_held,
+    advisory_lock,
+    file_lock_held,
+    schema_lock,
+    shard_file_lock,
+    sqlite_lock_path,
+)
 from certcheck.monitor.redact import Redactor
 from certcheck.monitor.schema import alerts, changes, deliveries, results, runs
 from certcheck.report import jsondoc
+
+#: outbox states still to deliver: pending, or sending (in flight when a run was killed)
+WAITING = ("pending", "sending")
 
 
 class StoreError(RuntimeError):
@@ -120,23 +131,33 @@ class Store:
         self.engine.dispose()
 
     @contextlib.contextmanager
-    def lock(self, wait: float = 0.0) -> Iterator[None]:
-        """Exclusive use of this history for one monitor run (see :mod:`.lock`)."""
+    def lock(self, wait: float = 0.0, key: str | None = None, note: str = "") -> Iterator[None]:
+        """One run of target set ``key`` at a time; ``key`` None: the whole history.
+
+        See :mod:`.lock`; ``note`` (e.g. the shard) goes into the holder's description.
+        """
         if self.backend == "sqlite":
-            database = self.engine.url.database or ""
-            with file_lock(sqlite_lock_path(database), wait):
+            with shard_file_lock(self.engine.url.database or "", key, wait, note):
                 yield
         else:
-            with advisory_lock(self.engine, self.label, wait):
+            with advisory_lock(self.engine, self.label, wait, key, note):
                 yield
+
+    def lock_held(self, key: str) -> bool:
+        """True when a live run holds target set ``key`` (a 'running' run of it is not stale)."""
+        if self.backend == "sqlite":
+            return file_lock_held(sqlite_lock_path(self.engine.url.database or "", key))
+        return advisory_held(self.engine, key)
 
     def schema_version(self) -> int | None:
         with self.engine.connect() as connection:
             return migrations.current_version(connection)
 
     def migrate(self) -> int:
+        database = self.engine.url.database or "" if self.backend == "sqlite" else None
         try:
-            return migrations.migrate(self.engine)
+            with schema_lock(self.engine, database):  # shards may start together
+                return migrations.migrate(self.engine)
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"history database {self.label}: schema upgrade failed: "
@@ -145,20 +166,49 @@ class Store:
 
     # -- a run ----------------------------------------------------------------------------------
 
-    def close_stale_runs(self, now: datetime) -> int:
-        """Mark runs left 'running' by a killed process as 'interrupted' (call under the lock)."""
+    def close_stale_runs(self, now: datetime, lock_key: str | None = None) -> int:
+        """Mark runs left 'running' by a killed process as 'interrupted' (call under the lock).
+
+        With ``lock_key`` (this run's target set) a run of another set is stale only when
+        nobody holds that set's lock: a concurrent shard's run is left alone.
+        """
+        with self.engine.connect() as connection:
+            running = list(
+                connection.execute(
+                    select(runs.c.id, runs.c.lock_key).where(runs.c.status == "running")
+                )
+            )
+        stale = [
+            r.id
+            for r in running
+            if lock_key is None
+            or r.lock_key is None
+            or r.lock_key == lock_key
+            or not self.lock_held(r.lock_key)
+        ]
+        if not stale:
+            return 0
         with self.engine.begin() as connection:
             done = connection.execute(
                 runs.update()
-                .where(runs.c.status == "running")
+                .where(runs.c.id.in_(stale), runs.c.status == "running")
                 .values(status="interrupted", finished_at=now)
             )
             return done.rowcount or 0
 
-    def begin_run(self, now: datetime, targets_total: int, profile: str) -> int:
+    def begin_run(
+        self,
+        now: datetime,
+        targets_total: int,
+        profile: str,
+        lock_key: str | None = None,
+        shard: str | None = None,
+    ) -> int:
         with self.engine.begin() as connection:
             inserted = connection.execute(
                 runs.insert().values(
+                    lock_key=lock_key,
+                    shard=shard,
                     started_at=now,
                     status="running",
                     tool_version=__version__,
@@ -276,7 +326,11 @@ class Store:
                 for name in channel_names:
                     connection.execute(
                         deliveries.insert().values(
-                            alert_id=alert_id, channel=name, status="pending", attempts=0
+                            alert_id=alert_id,
+                            channel=name,
+                            status="pending",
+                            attempts=0,
+                            uid=str(uuid.uuid4()),
                         )
                     )
             counted = sum(1 for c in found if c.kind != "first_seen")
@@ -290,17 +344,58 @@ class Store:
     # -- the outbox -----------------------------------------------------------------------------
 
     def pending_deliveries(self) -> list[PendingDelivery]:
+        """Rows still to send: pending, or 'sending' (a run was killed while sending them)."""
         query = (
-            select(deliveries.c.id, deliveries.c.channel, deliveries.c.attempts, alerts.c.message)
+            select(
+                deliveries.c.id,
+                deliveries.c.channel,
+                deliveries.c.attempts,
+                deliveries.c.uid,
+                deliveries.c.status,
+                deliveries.c.last_error,
+                alerts.c.message,
+                alerts.c.target,
+                alerts.c.created_at,
+            )
             .join(alerts, alerts.c.id == deliveries.c.alert_id)
-            .where(deliveries.c.status == "pending")
+            .where(deliveries.c.status.in_(WAITING))
             .order_by(deliveries.c.id)
         )
         with self.engine.connect() as connection:
             return [
-                PendingDelivery(r.id, r.channel, r.attempts, Message.from_dict(r.message))
+                PendingDelivery(
+                    r.id,
+                    r.channel,
+                    r.attempts,
+                    Message.from_dict(r.message),
+                    target=r.target,
+                    uid=r.uid,
+                    created_at=r.created_at,
+                    status=r.status,
+                    last_error=r.last_error,
+                )
                 for r in connection.execute(query)
             ]
+
+    def mark_sending(self, delivery_ids: list[int], now: datetime) -> None:
+        """In flight: committed before the POST, so a killed run leaves a trace."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_(delivery_ids))
+                .values(status="sending", last_attempt_at=now)
+            )
+
+    def fail_delivery(self, delivery_id: int, reason: str, now: datetime) -> None:
+        """Given up (max_attempts / max_age_hours): kept as 'failed' with the reason."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                deliveries.update()
+                .where(deliveries.c.id == delivery_id)
+                .values(
+                    status="failed", last_error=self.redactor.scrub(reason), last_attempt_at=now
+                )
+            )
 
     def record_delivery(
         self, delivery_id: int, attempts: int, error: str | None, now: datetime
@@ -312,7 +407,7 @@ class Store:
         if error is None:
             values.update(status="sent", sent_at=now)
         else:
-            values["last_error"] = self.redactor.scrub(error)
+            values.update(status="pending", last_error=self.redactor.scrub(error))
         with self.engine.begin() as connection:
             connection.execute(
                 deliveries.update().where(deliveries.c.id == delivery_id).values(**values)
@@ -334,7 +429,7 @@ class Store:
                 func.count().label("pending"),
                 func.max(deliveries.c.last_attempt_at).label("last_attempt"),
             )
-            .where(deliveries.c.status == "pending")
+            .where(deliveries.c.status.in_(WAITING))
             .group_by(deliveries.c.channel)
         )
         with self.engine.connect() as connection:
@@ -347,7 +442,7 @@ class Store:
                     select(deliveries.c.last_error)
                     .where(
                         deliveries.c.channel == channel,
-                        deliveries.c.status == "pending",
+                        deliveries.c.status.in_(WAITING),
                         deliveries.c.last_error.is_not(None),
                     )
                     .order_by(deliveries.c.id.desc())
