@@ -337,6 +337,7 @@ def _emit(
     files: ReportFiles | None = None,
     jsonl_done: bool = False,
     code: int | None = None,
+    interrupted: bool = False,
 ) -> int:
     """Write the reports and the console summary; return the exit code.
 
@@ -346,7 +347,12 @@ def _emit(
     files = files or _report_files(json_out)
     if files.needs_document:
         document = jsondoc.results_document(
-            results, now=now, profile=policy.profile.name, fail_on=fail_on.value, exit_code=code
+            results,
+            now=now,
+            profile=policy.profile.name,
+            fail_on=fail_on.value,
+            exit_code=code,
+            interrupted=interrupted,
         )
         try:
             write_reports(document, files, jsonl_done=jsonl_done)
@@ -491,7 +497,8 @@ def scan(
         clients=clients,
         files=files,
         jsonl_done=True,
-        code=outcome.exit_code,
+        code=EXIT_INTERRUPTED if outcome.interrupted else outcome.exit_code,
+        interrupted=outcome.interrupted,
     )
     if outcome.dropped and not files.to_stdout:
         out.print(

@@ -215,9 +215,10 @@ def test_sigint_keeps_every_finished_target_in_jsonl(fleet, tmp_path):
     for t in chosen:
         resolve += ["--resolve", f"{t.host}:{t.port}:127.0.0.1"]
     out = tmp_path / "scan.jsonl"
+    whole = tmp_path / "scan.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "certcheck", "scan", "--targets-file", str(listing), *resolve,
-         "--timeout", "20", "--concurrency", "4", "--jsonl", str(out),
+         "--timeout", "20", "--concurrency", "4", "--jsonl", str(out), "--json", str(whole),
          "--ca-file", str(_ca(tmp_path))],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -236,6 +237,13 @@ def test_sigint_keeps_every_finished_target_in_jsonl(fleet, tmp_path):
     hosts = {(line["result"]["target"]["host"], line["result"]["target"]["port"]) for line in lines}
     assert len(hosts) == len(lines)  # each once
     assert {(t.host, t.port) for t in chosen[:20]} <= hosts
+    # The whole document says it is partial: interrupted, exit code 130, and counts what it has.
+    document = json.loads(whole.read_text())
+    assert document["interrupted"] is True
+    assert document["exit_code"] == 130
+    counts = document["summary"]
+    assert counts["targets"] == len(document["results"]) >= 20
+    assert sum(counts[k] for k in ("pass", "warn", "fail", "error")) == counts["targets"]
 
 
 def _ca(tmp_path):

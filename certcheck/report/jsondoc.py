@@ -45,7 +45,10 @@ def results_document(
     profile: str,
     fail_on: str,
     exit_code: int,
+    interrupted: bool = False,
 ) -> dict[str, Any]:
+    """``interrupted``: the run was stopped (Ctrl-C) and ``results`` holds only the targets
+    finished by then (``exit_code`` 130)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": RESULTS_KIND,
@@ -54,6 +57,7 @@ def results_document(
         "profile": profile,
         "fail_on": fail_on,
         "exit_code": exit_code,
+        "interrupted": interrupted,
         "summary": summary_counts(results),
         "data_notes": stale_tables(now.date()),
         "results": [r.to_dict() for r in results],
