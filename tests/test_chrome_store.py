@@ -448,3 +448,17 @@ def test_chain_trust_applies_constraints_with_tls_scts() -> None:
     # the leaf's notBefore (2026-05-22) is after the cut-off: no SCT, untrusted
     assert ChainTrust([leaf], [], trust, NOW).outcome(store, False, leaf).trust == "untrusted"
     assert ChainTrust([leaf], [], trust, NOW).outcome(base, False, leaf).trust == "ok"
+
+
+def test_simulation_dates_a_leaf_by_its_tls_extension_sct() -> None:
+    """A leaf issued after Buypass's cut-off by notBefore, but whose SCT (sent in the TLS
+    extension) predates it: Chrome dates it by the SCT, as the simulation must."""
+    no_roots = TrustStore(system=[], extra=[cert(name((NameOID.COMMON_NAME, "X")), KEY, ca=True)])
+    chain = _chain_to(BUYPASS_NAME, (-10, 80))
+    plain = facts(chain)
+    assert {r.profile.id: r for r in simulate(plain, no_roots, NOW)}[
+        "chrome_current"
+    ].trust.trust == "untrusted"
+    with_sct = replace(plain, tls_scts=[tls_sct(datetime(2025, 5, 1, tzinfo=UTC))])
+    chrome = {r.profile.id: r for r in simulate(with_sct, no_roots, NOW)}["chrome_current"]
+    assert chrome.trust.trust == "ok", chrome.trust.reason

@@ -275,12 +275,16 @@ def simulate(
         return []
     leaf = leaves[0]
     served = [leaf, *_parse(facts.chain[1:])]
-    chains = ChainTrust(served, _parse(facts.aia_certificates), trust, now)
+    # TLS-extension SCTs date the leaf for Chrome's sct_not_after constraints
+    chains = ChainTrust(served, _parse(facts.aia_certificates), trust, now, facts.tls_scts)
     stores: dict[str, StoreView] = {}
     results = []
     for profile in profiles if profiles is not None else client_profiles():
-        store = stores.get(profile.root_store) or store_view(profile.root_store, trust)
-        stores[profile.root_store] = store
+        # a Chrome profile's version decides its anchors' version-bound constraints
+        version = profile.os_version if profile.platform == "chrome" else None
+        key = f"{profile.root_store}@{version or ''}"
+        store = stores.get(key) or store_view(profile.root_store, trust, version)
+        stores[key] = store
         results.append(_one(profile, facts, leaf, chains, store))
     return results
 
