@@ -2,7 +2,9 @@
 
 Exit codes: 0 compliant at --fail-on, 1 a finding at or above it, 2 usage
 error, 3 a target could not be scanned and none failed on findings, 4 certcheck
-failed to evaluate a target (an internal error, reported on that target).
+failed to evaluate a target (an internal error, reported on that target);
+monitor only: 5 another run of the same targets holds the history, 6 with
+--fail-on-delivery an alert is still undelivered.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ EXIT_CODES_HELP = (
     "above --fail-on; 2 usage error (bad flag, target or file); 3 at least one target "
     "could not be scanned (DNS, refused, timeout, not TLS) and none failed on findings; "
     "4 certcheck itself failed to evaluate a target (an internal error, reported on that "
-    "target; the others are complete)."
+    "target; the others are complete); 5 and 6 are monitor's (history busy, undelivered "
+    "alerts: certcheck monitor --help)."
 )
 
 app = typer.Typer(

@@ -30,6 +30,8 @@ remind_within_days = 7    # ... and certificates expiring within this many days
 retries = 3               # delivery attempts per alert within a run (then: next run)
 backoff_seconds = 2.0     # wait 2 s, 4 s, ... between attempts
 timeout_seconds = 10.0    # per delivery attempt
+max_attempts = 12         # an alert failing this often (all runs) is recorded failed
+max_age_hours = 72        # ... and so is one still undelivered after this long
 
 [history]
 path = "certcheck-history.db"   # SQLite file, created on the first run
