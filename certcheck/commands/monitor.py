@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -326,8 +327,19 @@ def _ready(store: Store) -> bool:
     return True
 
 
+class HistoryAction(StrEnum):
+    prune = "prune"
+
+
 @app.command()
 def history(
+    action: Annotated[
+        HistoryAction | None,
+        typer.Argument(
+            help="prune: delete runs older than --keep-days (default: [history] keep_days); "
+            "each target's latest result and undelivered alerts are kept."
+        ),
+    ] = None,
     config_path: ConfigOpt = Path(DEFAULT_FILE),
     db: Annotated[
         str | None,
@@ -357,8 +369,15 @@ def history(
             "--limit", metavar="N", min=1, max=100000, help="Show at most this many rows."
         ),
     ] = 50,
+    keep_days: Annotated[
+        int | None,
+        typer.Option("--keep-days", metavar="N", min=1, max=36500, help="With prune: keep N days."),
+    ] = None,
 ) -> None:
-    """List monitor runs and the changes they found (or render them as HTML)."""
+    """List monitor runs and the changes they found (or render them as HTML), or prune them."""
+    if action is HistoryAction.prune:
+        _prune(config_path, db, keep_days)
+        return
     moment = _parse_since(since)
     store, thresholds = _history_store(config_path, db)
     try:
@@ -378,6 +397,33 @@ def history(
             out.print(f"wrote {html}", markup=False)
             return
         _print_history(store, moment, target, limit)
+    finally:
+        store.close()
+
+
+def _prune(config_path: Path, db: str | None, keep_days: int | None) -> None:
+    from certcheck.monitor.lock import LockBusy
+
+    if keep_days is None:
+        if db is not None:
+            fail_usage("history prune --db: give --keep-days N")
+        keep_days = _config(config_path, strict_env=False).file.history.keep_days
+        if keep_days is None:
+            fail_usage(
+                f"history prune: give --keep-days N or set [history] keep_days in {config_path}"
+            )
+    store, _ = _history_store(config_path, db)
+    try:
+        if not _ready(store):
+            out.print(f"no history yet in {store.label}", markup=False)
+            return
+        try:
+            with store.lock(wait=60):  # not while a monitor run writes
+                counts = store.prune(datetime.now(UTC) - timedelta(days=keep_days))
+        except LockBusy as exc:
+            fail_usage(str(exc))
+        done = ", ".join(f"{n} {what}" for what, n in counts.items())
+        out.print(f"pruned history older than {keep_days} day(s): {done}", markup=False)
     finally:
         store.close()
 

@@ -75,11 +75,17 @@ class AlertsSection(_Section):
     max_attempts: int = Field(12, ge=1, le=1000)
     #: ... and so is one still undelivered this long after it was raised
     max_age_hours: float = Field(72.0, gt=0, le=24 * 365)
+    #: more pending alerts than this for one channel go out as one digest (0: never)
+    digest_after: int = Field(5, ge=0, le=10000)
+    #: how long one run may wait for the channels' rate limits before leaving the rest queued
+    delivery_budget_seconds: float = Field(120.0, ge=0, le=3600)
 
 
 class HistorySection(_Section):
     path: str | None = None
     url: SecretStr | None = None
+    #: runs older than this many days are pruned after each run (None: keep everything)
+    keep_days: int | None = Field(None, ge=1, le=36500)
 
 
 class TargetEntry(_Section):

@@ -32,10 +32,13 @@ backoff_seconds = 2.0     # wait 2 s, 4 s, ... between attempts
 timeout_seconds = 10.0    # per delivery attempt
 max_attempts = 12         # an alert failing this often (all runs) is recorded failed
 max_age_hours = 72        # ... and so is one still undelivered after this long
+digest_after = 5          # more alerts than this for one channel: one digest message
+delivery_budget_seconds = 120   # longest wait for the channels' rate limits per run
 
 [history]
 path = "certcheck-history.db"   # SQLite file, created on the first run
 # url = "postgresql://certcheck:${PGPASSWORD}@db.internal/certcheck"  # shared history
+# keep_days = 400         # prune runs older than this after each run (default: keep all)
 
 # One [[targets]] block per endpoint.  host (required) takes the same forms as
 # `certcheck scan`: host, host:port, https://host[:port]/path, wss://host[:port].

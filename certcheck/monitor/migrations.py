@@ -91,4 +91,25 @@ def _fleet_columns(connection: Connection) -> None:
         connection.execute(rows.update().where(rows.c.id == delivery_id).values(uid=str(uuid4())))
 
 
+def _documents_once(connection: Connection) -> None:
+    """Version 2: a result points at a shared document stored once per distinct content.
+
+    Existing rows keep their inline document (``document_id`` stays NULL); only new
+    results use certcheck_documents.
+    """
+    from sqlalchemy import text
+
+    schema.documents.create(connection)
+    connection.execute(
+        text(
+            "ALTER TABLE certcheck_results ADD COLUMN document_id INTEGER "
+            "REFERENCES certcheck_documents (id)"
+        )
+    )
+    connection.execute(
+        text("CREATE INDEX certcheck_results_document ON certcheck_results (document_id)")
+    )
+
+
+UPGRADES[2] = _documents_once
 UPGRADES[3] = _fleet_columns

@@ -33,6 +33,7 @@ from certcheck.monitor.config import Channel, MonitorConfig, MonitoredTarget
 from certcheck.monitor.delivery import DeliveryReport, deliver_outbox
 from certcheck.monitor.lock import shard_key
 from certcheck.monitor.metrics import RunMetrics, write_textfile
+from certcheck.monitor.pacing import Pacer, digest_group, limits_for, pacing_hook
 from certcheck.monitor.store import Store, StoreError, first_line
 from certcheck.report import jsondoc
 from certcheck.runner import EXIT_DELIVERY, EXIT_FINDINGS, EXIT_OK, EXIT_UNSCANNED, scan_targets
@@ -148,6 +149,18 @@ class _Recorder:
         self.outcomes.append(TargetOutcome(monitored, result, found, message))
 
 
+def _pacer(config: MonitorConfig, store: Store, sleep: Callable[[float], None]) -> Pacer:
+    """This run's pacer, knowing each channel's sends of the last minutes (earlier runs)."""
+    pacer = Pacer(config.alerts.delivery_budget_seconds, sleep=sleep)
+    wall, mono = datetime.now(UTC), time.monotonic()
+    for name, channel in config.channels.items():
+        limits = limits_for(channel.type)
+        longest = max((seconds for _, seconds in limits.rates), default=0.0) if limits else 0.0
+        earlier = store.recent_sends(name, wall - timedelta(seconds=longest * 2)) if longest else []
+        pacer.configure(name, channel.type, [mono - (wall - t).total_seconds() for t in earlier])
+    return pacer
+
+
 def run_monitor(
     config: MonitorConfig,
     store: Store,
@@ -243,10 +256,14 @@ def _locked_run(
                 sleep,
                 owned=owned,
                 now=moment,
+                group=digest_group(config.alerts.digest_after, moment),
+                before_attempt=pacing_hook(_pacer(config, store, sleep), config.channels),
             )
             if deliver
             else DeliveryReport()
         )
+        if config.file.history.keep_days is not None:
+            store.prune(moment - timedelta(days=config.file.history.keep_days))
         pending = {name: 0 for name in config.channels}
         for row in store.pending_deliveries():  # this run's targets only: not other shards'
             if row.target in owned:

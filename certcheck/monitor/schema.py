@@ -93,10 +93,27 @@ results = Table(
     Column("leaf_sha256", String(64)),
     Column("issuer", Text),
     Column("verdicts", JSON, nullable=False),
-    #: the target's entry of the JSON results document (certcheck.report.jsondoc)
+    #: the target's entry of the JSON results document (certcheck.report.jsondoc); since
+    #: schema version 2 JSON null, the document being in certcheck_documents (document_id)
     Column("document", JSON, nullable=False),
     UniqueConstraint("run_id", "target", name="certcheck_results_run_target"),
     Index("certcheck_results_target_id", "target", "id"),
+    #: schema version 2: the stored document this result had (shared by unchanged runs)
+    Column("document_id", Integer, ForeignKey("certcheck_documents.id")),
+    Index("certcheck_results_document", "document_id"),
+)
+
+#: A target's results document, stored once per distinct content (schema version 2).
+#: ``content_sha256`` hashes the document without its per-run fields (see store.content_hash).
+documents = Table(
+    "certcheck_documents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("target", String(300), nullable=False),
+    Column("content_sha256", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("document", JSON, nullable=False),
+    Index("certcheck_documents_target", "target", "id"),
 )
 
 #: What differed from the target's previous result.

@@ -9,6 +9,8 @@ killed half-way keeps everything it finished.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, create_engine, event, func, or_, select
+from sqlalchemy import Engine, Row, and_, create_engine, event, func, or_, select, union
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -35,7 +37,7 @@ from certcheck.monitor.lock import (
     sqlite_lock_path,
 )
 from certcheck.monitor.redact import Redactor
-from certcheck.monitor.schema import alerts, changes, deliveries, results, runs
+from certcheck.monitor.schema import alerts, changes, deliveries, documents, results, runs
 from certcheck.report import jsondoc
 
 #: outbox states still to deliver: pending, or sending (in flight when a run was killed)
@@ -65,6 +67,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+#: keys of a results document that differ from run to run although nothing changed: the
+#: scan time, timings, day and second counters.  The run's result row keeps the summary
+#: (evaluated_at, days_left), so they are left out of the content hash.
+PER_RUN_KEYS = frozenset({"scanned_at", "timings_ms", "days_left", "days_ago", "seconds_early"})
+
+
+def _without_per_run(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_per_run(v) for k, v in value.items() if k not in PER_RUN_KEYS}
+    if isinstance(value, list):
+        return [_without_per_run(v) for v in value]
+    return value
+
+
+def content_hash(document: dict[str, Any]) -> str:
+    """SHA-256 of the document's content (canonical JSON, per-run fields left out)."""
+    canonical = json.dumps(
+        _without_per_run(document), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _like_escape(text: str) -> str:
@@ -231,14 +255,20 @@ class Store:
     def _stored(self, row: Row[Any] | None) -> StoredResult | None:
         if row is None:
             return None
-        return StoredResult(
-            row.id, row.run_id, Snapshot.from_document(row.document, row.evaluated_at)
-        )
+        document = row.shared if row.shared is not None else row.document
+        return StoredResult(row.id, row.run_id, Snapshot.from_document(document, row.evaluated_at))
 
     def previous(self, target: str, run_id: int) -> tuple[StoredResult | None, StoredResult | None]:
         """The target's latest result before this run, and its latest *scanned* one."""
         base = (
-            select(results.c.id, results.c.run_id, results.c.document, results.c.evaluated_at)
+            select(
+                results.c.id,
+                results.c.run_id,
+                results.c.document,
+                documents.c.document.label("shared"),
+                results.c.evaluated_at,
+            )
+            .outerjoin(documents, documents.c.id == results.c.document_id)
             .where(results.c.target == target, results.c.run_id != run_id)
             .order_by(results.c.id.desc())
             .limit(1)
@@ -269,7 +299,27 @@ class Store:
         leaf = snapshot.leaf or {}
         not_after = leaf.get("not_after")
         error = result.facts.error
+        digest = content_hash(document)
         with self.engine.begin() as connection:
+            last = connection.execute(
+                select(documents.c.id, documents.c.content_sha256)
+                .where(documents.c.target == target)
+                .order_by(documents.c.id.desc())
+                .limit(1)
+            ).first()
+            if last is not None and last.content_sha256 == digest:
+                document_id = int(last.id)
+            else:  # new content: stored once, later unchanged runs point at it
+                document_id = int(
+                    connection.execute(
+                        documents.insert().values(
+                            target=target,
+                            content_sha256=digest,
+                            created_at=now,
+                            document=document,
+                        )
+                    ).inserted_primary_key[0]
+                )
             result_id = int(
                 connection.execute(
                     results.insert().values(
@@ -288,7 +338,8 @@ class Store:
                         leaf_sha256=leaf.get("sha256"),
                         issuer=leaf.get("issuer"),
                         verdicts=dict(result.verdicts),
-                        document=document,
+                        document=None,  # JSON null: the document is document_id's
+                        document_id=document_id,
                     )
                 ).inserted_primary_key[0]
             )
@@ -512,3 +563,58 @@ class Store:
     def delivery_rows(self) -> list[Row[Any]]:
         with self.engine.connect() as connection:
             return list(connection.execute(select(deliveries).order_by(deliveries.c.id)))
+
+    # -- pacing and retention -------------------------------------------------------------------
+
+    def recent_sends(self, channel: str, since: datetime) -> list[datetime]:
+        """When deliveries to ``channel`` were last attempted since ``since`` (one per POST:
+        a digest's rows share one time), for pacing across runs."""
+        query = (
+            select(deliveries.c.last_attempt_at)
+            .where(deliveries.c.channel == channel, deliveries.c.last_attempt_at >= since)
+            .distinct()
+        )
+        with self.engine.connect() as connection:
+            return sorted(t for t in connection.execute(query).scalars() if t is not None)
+
+    def prune(self, before: datetime) -> dict[str, int]:
+        """Delete what runs started before ``before`` recorded, except what is still needed:
+        each target's latest result (the next run compares with it) and alerts still
+        waiting for delivery.  Documents no result points at any more go too."""
+        waiting = ("pending", "sending")
+        with self.engine.begin() as connection:
+            old_runs = select(runs.c.id).where(
+                runs.c.started_at < before, runs.c.status != "running"
+            )
+            latest = select(func.max(results.c.id)).group_by(results.c.target)
+            held = select(deliveries.c.alert_id).where(deliveries.c.status.in_(waiting))
+            old_alerts = select(alerts.c.id).where(
+                alerts.c.run_id.in_(old_runs), alerts.c.id.not_in(held)
+            )
+            counts = {
+                "deliveries": connection.execute(
+                    deliveries.delete().where(deliveries.c.alert_id.in_(old_alerts))
+                ).rowcount,
+            }
+            counts["alerts"] = connection.execute(
+                alerts.delete().where(alerts.c.run_id.in_(old_runs), alerts.c.id.not_in(held))
+            ).rowcount
+            counts["changes"] = connection.execute(
+                changes.delete().where(
+                    changes.c.run_id.in_(old_runs), changes.c.result_id.not_in(latest)
+                )
+            ).rowcount
+            counts["results"] = connection.execute(
+                results.delete().where(results.c.run_id.in_(old_runs), results.c.id.not_in(latest))
+            ).rowcount
+            still_used = union(
+                select(results.c.run_id), select(alerts.c.run_id), select(changes.c.run_id)
+            )
+            counts["runs"] = connection.execute(
+                runs.delete().where(runs.c.id.in_(old_runs), runs.c.id.not_in(still_used))
+            ).rowcount
+            pointed = select(results.c.document_id).where(results.c.document_id.is_not(None))
+            counts["documents"] = connection.execute(
+                documents.delete().where(documents.c.id.not_in(pointed))
+            ).rowcount
+        return {k: int(v or 0) for k, v in counts.items()}
