@@ -409,3 +409,61 @@ def test_unchanged_runs_store_one_document_and_prune_keeps_what_is_needed(
     finally:
         for server in servers:
             server.stop()
+
+
+def test_a_version_1_history_upgrades_and_its_inline_documents_still_count(history_url):
+    """A database as certcheck wrote it before documents were shared (schema version 1)."""
+    from sqlalchemy import MetaData, Table
+    from test_monitor_store import result_for
+
+    ca = MiniCA()
+    store = Store.open(history_url)
+    try:
+        v1 = MetaData()  # the tables as version 1 had them
+        later = {"document_id", "lock_key", "shard", "uid"}
+        for table in schema.metadata.sorted_tables:
+            if table.name != schema.documents.name:
+                Table(table.name, v1, *[c._copy() for c in table.columns if c.name not in later])
+        with store.engine.begin() as connection:
+            v1.create_all(connection)
+            connection.execute(schema.schema_version.insert().values(version=1))
+            old = Table("certcheck_results", MetaData(), autoload_with=connection)
+            then = datetime.now(UTC) - timedelta(days=1)
+            result = result_for(ca, now=then)
+            document = {"schema_version": "1.0", **result.to_dict()}
+            run = connection.execute(
+                schema.runs.insert().values(
+                    started_at=then,
+                    status="complete",
+                    tool_version="old",
+                    profile="wechat",
+                    targets_total=1,
+                    targets_done=1,
+                    changes=0,
+                )
+            ).inserted_primary_key[0]
+            connection.execute(
+                old.insert().values(
+                    run_id=run,
+                    target="a.test:443",
+                    evaluated_at=then.replace(tzinfo=None),
+                    status="scanned",
+                    overall=result.overall,
+                    verdicts=dict(result.verdicts),
+                    document=document,
+                )
+            )
+        assert store.migrate() == 3
+        previous, _ = store.previous("a.test:443", run + 1)
+        assert previous is not None and previous.snapshot.leaf == document["certificate"]["leaf"]
+        now = datetime.now(UTC)
+        second = store.begin_run(now, 1, "wechat")
+        store.record_target(second, "a.test:443", result_for(ca, now=now), now, [], None)
+        latest, _ = store.previous("a.test:443", second + 1)
+        assert latest is not None and latest.run_id == second
+        with store.engine.connect() as connection:
+            assert (
+                connection.execute(select(func.count()).select_from(schema.documents)).scalar() == 1
+            )
+    finally:
+        store.close()
