@@ -265,6 +265,30 @@ def test_pacing_keeps_every_service_within_its_rate_across_runs(services, tmp_pa
         )
         assert services["dingtalk"].refused == [] and len(services["dingtalk"].accepted) == 20
         assert pending(store) == {"dingtalk": 5}
+        # A run 70 s later (both clocks moved back instead of waiting): the rest goes out.
+        later = timedelta(seconds=70)
+        with store.engine.begin() as connection:
+            rows = schema.deliveries
+            tried = select(rows.c.id, rows.c.last_attempt_at).where(
+                rows.c.last_attempt_at.is_not(None)
+            )
+            for row in list(connection.execute(tried)):
+                connection.execute(
+                    rows.update()
+                    .where(rows.c.id == row.id)
+                    .values(last_attempt_at=row.last_attempt_at - later)
+                )
+        services["dingtalk"].arrivals = [t - 70 for t in services["dingtalk"].arrivals]
+        deliver_outbox(
+            store,
+            config.channels,
+            config.alerts,
+            config.redactor,
+            group=digest_group(0, datetime.now(UTC)),
+            before_attempt=pacing_hook(_pacer(config, store, time.sleep), config.channels),
+        )
+        assert services["dingtalk"].refused == [] and len(services["dingtalk"].accepted) == 25
+        assert pending(store) == {}
     finally:
         store.close()
 
