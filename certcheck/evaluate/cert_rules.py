@@ -10,6 +10,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from certcheck.catalog import Profile, make_finding
+from certcheck.core.times import days_left
 from certcheck.evaluate.certinfo import (
     DAY,
     CertificateDecodeError,
@@ -100,20 +101,20 @@ def second_of(moment: datetime) -> datetime:
 def _validity_rules(out: _Collector, leaf: x509.Certificate, now: datetime) -> None:
     not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
     if second_of(now) > not_after:
-        days = (now - not_after).total_seconds() / DAY
-        out.add("cert_expired", {"not_after": iso(not_after), "days_ago": int(days)})
+        ago = -days_left(not_after, now)  # as the report shows it: "expired N days ago"
+        out.add("cert_expired", {"not_after": iso(not_after), "days_ago": ago})
     elif now < not_before:
         skew = (not_before - now).total_seconds()
         out.add("cert_not_yet_valid", {"not_before": iso(not_before), "seconds_early": int(skew)})
     else:
-        days_left = (not_after - now).total_seconds() / DAY
-        critical = days_left <= out.profile.crit_days
-        if critical or days_left <= out.profile.warn_days:
+        remaining = (not_after - now).total_seconds() / DAY
+        critical = remaining <= out.profile.crit_days
+        if critical or remaining <= out.profile.warn_days:
             out.add(
                 "cert_expiring_soon",
                 {
                     "not_after": iso(not_after),
-                    "days_left": int(days_left),
+                    "days_left": days_left(not_after, now),
                     "threshold_days": out.profile.crit_days
                     if critical
                     else out.profile.warn_days,

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-DAY = 86400
+from certcheck.core.times import DAY, days_left
 
 
 class CertificateDecodeError(ValueError):
@@ -222,14 +222,13 @@ def iso(moment: datetime) -> str:
 def describe(cert: x509.Certificate, now: datetime) -> dict[str, Any]:
     """A JSON-ready summary of one certificate, for reports."""
     algorithm, bits, curve = key_description(cert)
-    remaining = (cert.not_valid_after_utc - now).total_seconds() / DAY
     return {
         "subject": subject_str(cert.subject),
         "issuer": subject_str(cert.issuer),
         "serial": format(cert.serial_number, "x"),
         "not_before": iso(cert.not_valid_before_utc),
         "not_after": iso(cert.not_valid_after_utc),
-        "days_left": int(remaining // 1),
+        "days_left": days_left(cert.not_valid_after_utc, now),
         "key": f"{algorithm}-{curve or bits}",
         "signature_hash": signature_hash(cert),
         "sha256": fingerprint(cert),

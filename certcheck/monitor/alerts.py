@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from certcheck import __version__
+from certcheck.core.times import whole_days
 from certcheck.model import SEVERITY_ORDER, TargetResult
 from certcheck.monitor.changes import Change, Snapshot, platform_names
 from certcheck.report.safetext import visible
@@ -192,7 +193,7 @@ def standing_items(
         summary = (
             f"certificate expired on {when}"
             if days < 0
-            else f"certificate expires in {int(days)} day(s), on {when}"
+            else f"certificate expires in {whole_days(days)} day(s), on {when}"
         )
         items.append(
             {

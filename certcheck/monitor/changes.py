@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from certcheck.catalog import load_catalog
+from certcheck.core.times import whole_days
 from certcheck.model import SEVERITY_ORDER, VERDICT_PLATFORMS
 
 PLATFORM_NAMES = {
@@ -214,7 +215,8 @@ def _certificate_changes(
             text = f"certificate expired on {_date(leaf)}"
         else:
             text = (
-                f"certificate expires in {int(days)} day(s), on {_date(leaf)} (within {band} days)"
+                f"certificate expires in {whole_days(days)} day(s), on {_date(leaf)} "
+                f"(within {band} days)"
             )
         found.append(
             Change(
@@ -225,7 +227,7 @@ def _certificate_changes(
                 load_catalog()["cert_expiring_soon"].fix,
                 "cert_expiring_soon",
                 detail={
-                    "days_left": round(days, 2),
+                    "days_left": whole_days(days),
                     "threshold": band,
                     "not_after": leaf.get("not_after"),
                 },

@@ -18,6 +18,7 @@ import jinja2
 from markupsafe import Markup
 
 from certcheck import __version__
+from certcheck.core.times import whole_days
 from certcheck.model import VERDICT_PLATFORMS
 from certcheck.monitor.changes import PLATFORM_NAMES
 from certcheck.monitor.store import Store
@@ -83,7 +84,7 @@ def _chart(history: TargetHistory, thresholds: tuple[int, ...]) -> None:
                 x_of(stamp),
                 y_of(row["days_left"]),
                 row["overall"],
-                f"{_show(row['at'])}: {row['days_left']:.1f} days, {row['overall']}",
+                f"{_show(row['at'])}: {whole_days(row['days_left'])} days, {row['overall']}",
             )
         )
     history.polyline = " ".join(f"{p.x},{p.y}" for p in history.points)
@@ -123,7 +124,7 @@ def build_view(
                 "overall": row.overall,
                 "verdicts": [(p, verdicts.get(p, "unknown")) for p in VERDICT_PLATFORMS],
                 "days_left": row.days_left,
-                "days_text": "—" if row.days_left is None else f"{row.days_left:.0f}",
+                "days_text": "—" if row.days_left is None else str(whole_days(row.days_left)),
                 "sha256": (row.leaf_sha256 or "")[:16],
                 "issuer": _cn(row.issuer),
                 "error": row.error_kind,
