@@ -61,11 +61,12 @@ def _result(not_after: datetime):
 
 def test_rounding_is_down_once():
     assert whole_days(88.7) == 88 and whole_days(-0.2) == -1 and whole_days(0.0) == 0
+    assert whole_days(-10.5) == -10 and whole_days(-1.0) == -1
     assert days_left(NOW + timedelta(days=1, seconds=-1), NOW) == 0
     assert days_left(NOW - timedelta(seconds=1), NOW) == -1
 
 
-@pytest.mark.parametrize(("offset", "shown"), [(timedelta(days=-30.5), -31),
+@pytest.mark.parametrize(("offset", "shown"), [(timedelta(days=-30.5), -30),
                                                (timedelta(days=20.6), 20)])
 def test_evidence_json_console_and_html_agree(offset, shown):
     result = _result(NOW + offset)

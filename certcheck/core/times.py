@@ -1,8 +1,9 @@
 """Days as people read them: one function, one rounding, everywhere.
 
-``days_left`` is the number of whole days until notAfter, rounded down: 0 on the last
-day, -1 from the moment it has expired until a day later.  The evidence, the JSON, the
-console, the HTML report, the history and the alerts all show this number (and "expired
+``days_left`` is the number of whole days until notAfter (88.7 → 88; 0 on the last day);
+once expired it is minus the whole days since (10.5 days ago → -10), and never 0: the
+first day after expiry is -1, so the sign alone says "expired".  The evidence, the JSON,
+the console, the HTML report, the history and the alerts all show this number ("expired
 N days ago" is ``-days_left``), so no two places disagree by one.
 """
 
@@ -15,8 +16,10 @@ DAY = 86400
 
 
 def whole_days(days: float) -> int:
-    """A fractional day count as shown: rounded down (88.7 → 88, -0.2 → -1)."""
-    return math.floor(days)
+    """A fractional day count as shown: 88.7 → 88, -10.5 → -10, -0.2 → -1."""
+    if days >= 0:
+        return math.floor(days)
+    return -max(1, math.floor(-days))
 
 
 def days_left(not_after: datetime, now: datetime) -> int:
