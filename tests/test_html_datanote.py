@@ -32,7 +32,10 @@ def test_stale_tables_are_named_with_the_oldest_age_in_both_languages():
     assert document["data_notes"]  # the real freshness check, not a made-up list
     english = render_html(document, "en")
     note = _note(english)
-    assert "data behind these verdicts is 400 days past its snapshot: run certcheck data update" in note
+    assert (
+        "data behind these verdicts is 400 days past its snapshot: run certcheck data update"
+        in note
+    )
     for table in document["data_notes"]:
         assert f"<code>{table['file']}</code>" in note
     # near the top: after the count cards, before the summary table

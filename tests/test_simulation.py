@@ -487,6 +487,7 @@ def test_evaluate_fills_the_simulation_and_its_json():
         "cipher": "TLS_AES_128_GCM_SHA256",
         "group": "x25519",
         "reason": None,
+        "reason_code": None,
         "trust": "ok",
         "root": "Test Private Root",
         "root_source": "ca-file",
@@ -560,3 +561,18 @@ def test_failures_another_finding_explains_are_not_repeated():
     assert client_findings(results, PROFILE, {"legacy_tls_missing"}) == []
     # A reason no fired rule explains still counts.
     assert client_findings(results, PROFILE, {"chain_incomplete"}) != []
+
+
+def test_failure_reasons_carry_codes_the_findings_match_on():
+    """client_rules matches reason codes, not the wording of reasons."""
+    facts = modern_facts(b64(LEAF, INTER))
+    results = by_id(simulate(facts, TrustStore(system=[], extra=[ROOT]), NOW))
+    assert results["android_4_0_4"].reason_code == "no_common_protocol"
+    stranger = cert(cn("Unrelated Root"), EC_KEY, ca=True, days=(-100, 3000))
+    untrusted = by_id(simulate(facts, TrustStore(system=[stranger]), NOW))
+    assert untrusted["android_13"].reason_code == "untrusted_root"
+    incomplete = by_id(simulate(modern_facts(b64(LEAF)), TrustStore(system=[], extra=[ROOT]), NOW))
+    assert incomplete["android_13"].reason_code == "incomplete_chain"
+    # the wording may change; what the findings explain does not
+    renamed = replace(results["android_4_0_4"], reason="(reworded)")
+    assert client_findings([renamed], load_profiles()["wechat"], {"legacy_tls_missing"}) == []

@@ -40,24 +40,19 @@ def _old_client_variant(profile: Profile) -> str:
     return "old_clients_context" if context else "old_clients"
 
 
-#: Failure reasons (their start) that a rule already reports when it fired:
-#: such clients stay in the simulation table but are not repeated in the finding.
-EXPLAINED_BY: tuple[tuple[str, frozenset[str]], ...] = (
-    (
-        "no common protocol",
-        frozenset({"legacy_tls_missing", "tls13_only", "tls12_missing", "sslv3_enabled"}),
+#: Failure reason codes that a rule already reports when it fired: such clients stay in
+#: the simulation table but are not repeated in the finding.
+EXPLAINED_BY: dict[str, frozenset[str]] = {
+    "no_common_protocol": frozenset(
+        {"legacy_tls_missing", "tls13_only", "tls12_missing", "sslv3_enabled"}
     ),
-    (
-        "untrusted root on this client",
-        frozenset({"untrusted_root", "self_signed_leaf", "ca_fully_distrusted"}),
-    ),
-    ("incomplete chain", frozenset({"chain_incomplete"})),
-)
+    "untrusted_root": frozenset({"untrusted_root", "self_signed_leaf", "ca_fully_distrusted"}),
+    "incomplete_chain": frozenset({"chain_incomplete"}),
+}
 
 
-def _explained(reason: str | None, fired: set[str]) -> bool:
-    text = reason or ""
-    return any(text.startswith(prefix) and rules & fired for prefix, rules in EXPLAINED_BY)
+def _explained(code: str | None, fired: set[str]) -> bool:
+    return bool(EXPLAINED_BY.get(code or "", frozenset()) & fired)
 
 
 def _handshake_fails(
@@ -68,7 +63,7 @@ def _handshake_fails(
     E.g. a client with no protocol in common is explained by legacy_tls_missing or
     tls13_only, a self-signed chain by self_signed_leaf (see EXPLAINED_BY).
     """
-    failing = [r for r in results if r.ok is False and not _explained(r.reason, fired)]
+    failing = [r for r in results if r.ok is False and not _explained(r.reason_code, fired)]
     if not failing:
         return []
     current = [r for r in failing if r.profile.current]
@@ -129,12 +124,8 @@ def client_findings(
     return _handshake_fails(results, profile, fired or set()) + _letsencrypt(results, profile)
 
 
-def _explaining_rules(reason: str | None) -> frozenset[str]:
-    text = reason or ""
-    for prefix, rules in EXPLAINED_BY:
-        if text.startswith(prefix):
-            return rules
-    return frozenset()
+def _explaining_rules(code: str | None) -> frozenset[str]:
+    return EXPLAINED_BY.get(code or "", frozenset())
 
 
 def reconcile_with_simulation(
@@ -156,7 +147,7 @@ def reconcile_with_simulation(
         failing = [r for r in results if r.verdict_platform == platform and r.ok is False]
         wanted: set[str] = set()
         for result in failing:
-            wanted |= _explaining_rules(result.reason)
+            wanted |= _explaining_rules(result.reason_code)
         explaining = [f for f in active if f.rule_id in wanted]
         if explaining:
             target = explaining[0]
@@ -191,7 +182,7 @@ def _concern_unconfirmed(active: list[Finding], results: list[ClientResult]) -> 
         wanted: set[str] = set()
         for result in members:
             if result.ok is None and result.trust.trust == "unknown":
-                wanted |= _explaining_rules(result.reason or result.trust.reason)
+                wanted |= _explaining_rules(result.reason_code or result.trust.code)
         for finding in active:
             if finding.rule_id in wanted and finding.severity != "info":
                 if platform not in finding.platforms and "all" not in finding.platforms:

@@ -124,6 +124,8 @@ class TrustOutcome:
     root_sha256: str | None = None
     root_source: str | None = None  # store | ca-file
     reason: str | None = None
+    #: why, as data (REASON_CODES): what client_rules matches, never the wording
+    code: str | None = None
     #: the root the chain needs but this client's store lacks (trust == "untrusted")
     missing_root_sha256: str | None = None
     first_trusted_in: str | None = None
@@ -529,7 +531,8 @@ class ChainTrust:
         if end.kind == "rejected" and cand is not None:
             source = "ca-file" if cand.from_ca_file else "store"
             return TrustOutcome(
-                "untrusted", cand.name, cand.sha256, source, reason=end.problem, path=path
+                "untrusted", cand.name, cand.sha256, source, reason=end.problem,
+                code="client_policy", path=path,
             )
         if end.kind == "constrained" and cand is not None:
             return TrustOutcome(
@@ -538,6 +541,7 @@ class ChainTrust:
                 cand.sha256,
                 "store",
                 reason=end.problem,
+                code="store_constraint",
                 missing_root_sha256=cand.sha256,
                 path=path,
             )
@@ -548,7 +552,9 @@ class ChainTrust:
                 else f"{cand.name} is not in certcheck's data for the {store.label} "
                 "(the store may have gained it since)"
             )
-            return TrustOutcome("unknown", cand.name, cand.sha256, reason=why, path=path)
+            return TrustOutcome(
+                "unknown", cand.name, cand.sha256, reason=why, code="store_unknown", path=path
+            )
         if end.kind == "expired" and cand is not None:
             when = iso(cand.not_after) if cand.not_after else "?"
             return TrustOutcome(
@@ -556,6 +562,7 @@ class ChainTrust:
                 cand.name,
                 cand.sha256,
                 reason=f"root {cand.name} expired on {when}",
+                code="expired_root",
                 missing_root_sha256=cand.sha256,
                 path=path,
             )
@@ -569,6 +576,7 @@ class ChainTrust:
                 fingerprint(top),
                 reason=f"untrusted root on this client: {what} {subject_str(top.subject)} "
                 f"is not in the {store.label}",
+                code="untrusted_root",
                 path=path,
             )
         if end.kind == "expired_issuer":
@@ -577,6 +585,7 @@ class ChainTrust:
                 reason=f"the intermediate {subject_str(top.subject)} expired on "
                 f"{iso(top.not_valid_after_utc)} and no other path leads to a root in the "
                 f"{store.label}",
+                code="expired_intermediate",
                 path=path,
             )
         return self._missing(store, fetches_aia, end.path, path)
@@ -608,6 +617,7 @@ class ChainTrust:
             cand.name,
             cand.sha256,
             reason=reason,
+            code="untrusted_root",
             missing_root_sha256=cand.sha256,
             first_trusted_in=first,
             path=path,
@@ -624,6 +634,7 @@ class ChainTrust:
                 issuer,
                 reason=f"untrusted root on this client: {issuer} is not a root in the "
                 f"{store.label} (nor in any store certcheck knows)",
+                code="untrusted_root",
                 path=path,
             )
         urls = aia_ca_issuers(top)
@@ -632,6 +643,7 @@ class ChainTrust:
                 "unknown",
                 reason=f"incomplete chain: the server does not send {issuer}; this client "
                 f"fetches it from {urls[0]} (--fetch-aia checks the rest of the chain)",
+                code="incomplete_chain",
                 path=path,
             )
         how = (
@@ -643,5 +655,6 @@ class ChainTrust:
             "untrusted",
             issuer,
             reason=f"incomplete chain: the server does not send {issuer} {how}",
+            code="incomplete_chain",
             path=path,
         )

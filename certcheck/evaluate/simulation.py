@@ -50,6 +50,8 @@ class Negotiation:
     cipher: str | None = None
     group: str | None = None
     reason: str | None = None
+    #: why, as data (no_common_protocol, no_common_cipher, no_common_group, not_probed, ...)
+    code: str | None = None
 
 
 @dataclass
@@ -62,6 +64,8 @@ class ClientResult:
     trust: TrustOutcome
     store: StoreView
     reason: str | None
+    #: ``reason`` as data (see Negotiation.code, TrustOutcome.code; sni, key, curve, dh)
+    reason_code: str | None = None
 
     @property
     def verdict_platform(self) -> str:
@@ -79,6 +83,7 @@ class ClientResult:
             "cipher": self.negotiation.cipher,
             "group": self.negotiation.group,
             "reason": self.reason,
+            "reason_code": self.reason_code,
             "trust": self.trust.trust,
             "root": self.trust.root,
             "root_source": self.trust.root_source,
@@ -116,22 +121,32 @@ def _ordered_common(first: list[str], second: list[str]) -> list[str]:
 def negotiate(profile: ClientProfile, facts: ServerFacts) -> Negotiation:
     """Protocol, suite and group this client would get, or why it gets none."""
     if not facts.protocols:
-        return Negotiation("unknown", reason="handshake not probed (certificate only)")
+        return Negotiation(
+            "unknown", reason="handshake not probed (certificate only)", code="not_probed"
+        )
     accepted = [v for v in PROTOCOLS if facts.protocols.get(v) is True]
     common = [v for v in PROTOCOLS if v in profile.protocols and v in accepted]
     if not common:
         unknown = [v for v in profile.protocols if facts.protocols.get(v) is None]
         if unknown:
-            return Negotiation("unknown", reason=f"server answer unknown for {', '.join(unknown)}")
+            return Negotiation(
+                "unknown",
+                reason=f"server answer unknown for {', '.join(unknown)}",
+                code="protocols_unknown",
+            )
         return Negotiation(
             "fail",
             reason=f"no common protocol: client offers {', '.join(profile.protocols)}; "
             f"server accepts {', '.join(accepted) or 'none'}",
+            code="no_common_protocol",
         )
     version = common[-1]
     server_suites = facts.cipher_suites.get(version)
     if server_suites is None:
-        return Negotiation("unknown", version, reason=f"cipher suites of {version} not enumerated")
+        return Negotiation(
+            "unknown", version, reason=f"cipher suites of {version} not enumerated",
+            code="suites_unknown",
+        )
     tls13 = version == "TLSv1.3"
     if tls13:
         offered = list(profile.tls13_cipher_suites)
@@ -160,10 +175,17 @@ def negotiate(profile: ClientProfile, facts: ServerFacts) -> Negotiation:
             else _ordered_common(client_groups, server_groups)
         )
     if not suites:
-        return Negotiation("fail", version, reason=f"no common cipher suite in {version}")
+        return Negotiation(
+            "fail", version, reason=f"no common cipher suite in {version}", code="no_common_cipher"
+        )
     if tls13:
         if groups == []:
-            return Negotiation("fail", version, reason=f"no common key-exchange group in {version}")
+            return Negotiation(
+                "fail",
+                version,
+                reason=f"no common key-exchange group in {version}",
+                code="no_common_group",
+            )
         return Negotiation("ok", version, suites[0], groups[0] if groups else None)
     for suite in suites:
         if _kex(suite) != "ECDHE":
@@ -171,7 +193,10 @@ def negotiate(profile: ClientProfile, facts: ServerFacts) -> Negotiation:
         if client_groups and groups != []:
             return Negotiation("ok", version, suite, groups[0] if groups else None)
     return Negotiation(
-        "fail", version, reason=f"no common cipher suite in {version} (no common ECDHE curve)"
+        "fail",
+        version,
+        reason=f"no common cipher suite in {version} (no common ECDHE curve)",
+        code="no_common_group",
     )
 
 
@@ -300,18 +325,21 @@ def _one(
     client_leaf, sni_problem = _client_leaf(profile, facts, leaf)
     policy = client_policy(profile, negotiation.protocol)
     outcome = chains.outcome(store, profile.fetches_aia, client_leaf, policy)
-    problems = [
-        negotiation.reason if negotiation.status == "fail" else None,
-        sni_problem,
-        _key_problem(profile, client_leaf, negotiation.cipher),
-        _curve_problem(policy, client_leaf, negotiation.cipher),
-        _dh_problem(profile, facts, negotiation),
-        outcome.reason if outcome.trust == "untrusted" else None,
+    problems: list[tuple[str | None, str | None]] = [
+        (negotiation.code, negotiation.reason if negotiation.status == "fail" else None),
+        ("sni", sni_problem),
+        ("key", _key_problem(profile, client_leaf, negotiation.cipher)),
+        ("curve", _curve_problem(policy, client_leaf, negotiation.cipher)),
+        ("dh", _dh_problem(profile, facts, negotiation)),
+        (outcome.code, outcome.reason if outcome.trust == "untrusted" else None),
     ]
-    failure = next((p for p in problems if p), None)
+    failure = next(((code, text) for code, text in problems if text), None)
     if failure is not None:
-        return ClientResult(profile, False, negotiation, outcome, store, failure)
+        return ClientResult(profile, False, negotiation, outcome, store, failure[1], failure[0])
     if negotiation.status == "ok" and outcome.trust == "ok":
         return ClientResult(profile, True, negotiation, outcome, store, None)
-    unknown = negotiation.reason if negotiation.status == "unknown" else outcome.reason
-    return ClientResult(profile, None, negotiation, outcome, store, unknown)
+    if negotiation.status == "unknown":
+        return ClientResult(
+            profile, None, negotiation, outcome, store, negotiation.reason, negotiation.code
+        )
+    return ClientResult(profile, None, negotiation, outcome, store, outcome.reason, outcome.code)
