@@ -4,7 +4,7 @@
 
 Runs the CLI exactly as the ``certcheck`` executable would, with tracemalloc
 on, and takes one snapshot when the scan hands its results to the reports
-(``certcheck.cli._emit``): every fact and result of the run is alive then,
+(``certcheck.cli.emit.emit``): every fact and result of the run is alive then,
 which is the scan's high-water mark.  Writes the traced total, the peak and
 the top allocation sites (by file and by line) to OUTPUT.json.  tracemalloc
 makes the scan several times slower; use it for the shape, not for timing.

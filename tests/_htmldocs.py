@@ -123,7 +123,7 @@ def _forecast() -> dict[str, Any]:
     sample_set, facts = forecast_inputs()
     policy = Policy.build(ca_pem=sample_set.root_pem)
     baseline, events = forecast(facts, policy, FORECAST_FROM, 90)
-    # the same shape as certcheck forecast --json (certcheck/commands/forecast.py)
+    # the same shape as certcheck forecast --json (certcheck/cli/forecast.py)
     return {
         "schema_version": jsondoc.SCHEMA_VERSION,
         "kind": "certcheck-forecast",

@@ -181,7 +181,7 @@ def test_fix_chain_never_calls_an_intermediate_anchor_a_root(pki, tls_server, tm
 
 
 def test_fix_chain_problem_names_a_refused_path_but_not_a_tolerated_one(pki):
-    from certcheck.commands.chain import _chain_problem
+    from certcheck.cli.chain import _chain_problem
     from certcheck.evaluate.trust import PathResult
 
     path = [pki["leaf"], pki["inter"], pki["root"]]

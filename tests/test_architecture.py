@@ -7,14 +7,15 @@ uses, and importing it is cheap).
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 FORBIDDEN_FOR_EVALUATE = (
     "certcheck.probe",
     "certcheck.report",
     "certcheck.cli",
-    "certcheck.commands",
     "certcheck.monitor",
     "certcheck.miniprogram",
     "OpenSSL",
@@ -45,3 +46,55 @@ def test_the_core_imports_nothing_else_of_certcheck():
         if m.startswith("certcheck.") and not m.startswith("certcheck.core")
     )
     assert others == []
+
+
+PACKAGE = Path(__file__).resolve().parent.parent / "certcheck"
+
+
+def _imports(path: Path) -> set[str]:
+    """Every certcheck module ``path`` imports, at the top or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("certcheck"):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("certcheck"))
+    return found
+
+
+def _unit(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_no_import_cycle_between_top_level_modules():
+    units = {p.stem if p.parent == PACKAGE else p.relative_to(PACKAGE).parts[0]
+             for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        unit = path.stem if path.parent == PACKAGE else path.relative_to(PACKAGE).parts[0]
+        for module in _imports(path):
+            other = _unit(module)
+            if other != unit and other in units:
+                graph.setdefault(unit, set()).add(other)
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, ()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cycles = sorted(u for u in graph if reaches(u, u, {u}))
+    assert cycles == []
+
+
+def test_command_modules_never_import_the_app():
+    """Commands are registered in certcheck/cli/app.py; a command module imports the
+    shared pieces (common, options, settings, emit), never the app."""
+    offenders = [
+        p.name for p in (PACKAGE / "cli").glob("*.py")
+        if p.name not in {"app.py", "__init__.py", "__main__.py"}
+        and any(m.startswith("certcheck.cli.app") for m in _imports(p))
+    ]
+    assert offenders == []

@@ -337,7 +337,7 @@ def test_a_broken_download_leaves_the_data_in_use_untouched(
 
 
 def updater_exit_code() -> int:
-    from certcheck.commands.data import EXIT_NOT_UPDATED
+    from certcheck.cli.data import EXIT_NOT_UPDATED
 
     return EXIT_NOT_UPDATED
 

@@ -12,7 +12,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from certcheck.cli import EXIT_CODES_HELP, FailOn, app, err, fail_usage, out
+from certcheck.cli.common import EXIT_CODES_HELP, err, fail_usage, out
+from certcheck.cli.options import FailOn
 from certcheck.monitor import DEFAULT_FILE
 from certcheck.report import console as console_report
 from certcheck.report.safetext import visible
@@ -62,7 +63,6 @@ def _open_store(url: str, redactor: Redactor) -> Store:
 # -- init -------------------------------------------------------------------------------------
 
 
-@app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the example configuration.")] = Path(
         DEFAULT_FILE
@@ -151,7 +151,6 @@ def _delivery_lines(outcome: MonitorOutcome) -> tuple[list[str], list[str]]:
     return info, problems
 
 
-@app.command(epilog=MONITOR_HELP)
 def monitor(
     config_path: ConfigOpt = Path(DEFAULT_FILE),
     quiet: Annotated[
@@ -331,7 +330,6 @@ class HistoryAction(StrEnum):
     prune = "prune"
 
 
-@app.command()
 def history(
     action: Annotated[
         HistoryAction | None,
@@ -470,7 +468,6 @@ def _print_history(store: Store, since: datetime | None, target: str | None, lim
 # -- notify-test ------------------------------------------------------------------------------
 
 
-@app.command("notify-test")
 def notify_test(
     config_path: ConfigOpt = Path(DEFAULT_FILE),
     channel: Annotated[

@@ -13,21 +13,9 @@ from typing import Annotated
 
 import typer
 
-from certcheck.cli import (
-    EXIT_CODES_HELP,
-    CaFile,
-    FailOn,
-    FailOnOpt,
-    HtmlOut,
-    JsonOut,
-    LangOpt,
-    Verbose,
-    _report_files,
-    app,
-    fail_usage,
-    out,
-    write_output,
-)
+from certcheck.cli.common import fail_usage, out, write_output
+from certcheck.cli.options import CaFile, FailOn, FailOnOpt, HtmlOut, JsonOut, LangOpt, Verbose
+from certcheck.cli.settings import report_files
 from certcheck.evaluate import Policy
 from certcheck.evaluate.trust import TrustStoreError
 from certcheck.miniprogram.check import check_miniprogram, exit_code
@@ -43,7 +31,7 @@ from certcheck.miniprogram.limits import host_apps, load_limits
 from certcheck.report.jsondoc import dumps
 from certcheck.targets import TargetError, parse_resolve
 
-_HELP = """Check a mini program's server domains against the rules of its host app
+HELP = """Check a mini program's server domains against the rules of its host app
 (--host-app: wechat, the default, or tcsas for Tencent Cloud Super App as a
 Service): first what the host app rejects before any TLS (scheme, IP, localhost,
 ports, WeChat's own API host, list sizes, subdomains, ICP reminder - each where
@@ -98,7 +86,7 @@ def _overrides(resolve: list[str]) -> dict[tuple[str, int], str]:
     return overrides
 
 
-def _policy(ca_file: Path | None, profile: str) -> Policy:
+def build_policy(ca_file: Path | None, profile: str) -> Policy:
     ca_pem = None
     if ca_file is not None:
         try:
@@ -111,7 +99,6 @@ def _policy(ca_file: Path | None, profile: str) -> Policy:
         fail_usage(str(exc).replace("--ca-file", f"--ca-file {str(ca_file)!r}"))
 
 
-@app.command("miniprogram", help=_HELP, epilog=EXIT_CODES_HELP)
 def miniprogram(
     sources: Annotated[
         list[str] | None,
@@ -192,11 +179,11 @@ def miniprogram(
             "no domain file or URL given (e.g. certcheck miniprogram domains.json, or "
             "certcheck miniprogram https://api.example.com wss://ws.example.com)"
         )
-    _report_files(json_out, html, lang)  # checked before any work is done
+    report_files(json_out, html, lang)  # checked before any work is done
     config = _configuration(sources, host_app.value if host_app else None)
     limits = load_limits(config.host_app)
     overrides = _overrides(resolve or [])
-    policy = _policy(ca_file, limits.profile)
+    policy = build_policy(ca_file, limits.profile)
     now = datetime.now(UTC)
     report = check_miniprogram(
         config,

@@ -11,7 +11,8 @@ import typer
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from certcheck.cli import CaFile, _read_file, app, err, fail_usage, out
+from certcheck.cli.common import err, fail_usage, out, read_file
+from certcheck.cli.options import CaFile
 from certcheck.evaluate.cert_rules import TOLERATED_BY_CLIENTS, classify_validator_error
 from certcheck.evaluate.certinfo import is_self_signed, iso, subject_str
 from certcheck.evaluate.trust import PathResult, TrustStore, TrustStoreError, build_path
@@ -20,7 +21,6 @@ from certcheck.probe.aia import add_aia_issuers
 from certcheck.targets import TargetError, apply_resolve, parse_overrides, parse_target
 
 
-@app.command("fix-chain")
 def fix_chain(
     target: Annotated[str, typer.Argument(help="host, host:port or https://host[:port]")],
     out_file: Annotated[
@@ -51,7 +51,7 @@ def fix_chain(
     except TargetError as exc:
         fail_usage(str(exc))
     try:
-        trust = TrustStore.load(_read_file(ca_file, "--ca-file") if ca_file else None)
+        trust = TrustStore.load(read_file(ca_file, "--ca-file") if ca_file else None)
     except TrustStoreError as exc:
         fail_usage(str(exc))
     facts = probe_target(parsed, timeout)

@@ -8,16 +8,18 @@ from typing import Annotated
 
 import typer
 
-from certcheck.cli import FailOn, app, fail_usage, out
+from certcheck.cli.common import fail_usage, out
+from certcheck.cli.options import FailOn
 from certcheck.report import outputs
 from certcheck.report.i18n import DEFAULT_LANG
 from certcheck.report.schema import schema_text
 
-
-@app.command(
-    epilog="Exit codes: 0 the reports were written; 2 usage error (bad flag, unreadable "
+REPORT_HELP = (
+    "Exit codes: 0 the reports were written; 2 usage error (bad flag, unreadable "
     "or invalid document, unwritable output)."
 )
+
+
 def report(
     results_file: Annotated[
         Path,
@@ -77,7 +79,6 @@ def report(
             out.print(f"{flag[2:]}: {path}", soft_wrap=True)
 
 
-@app.command()
 def schema() -> None:
     """Print the JSON Schema (draft 2020-12) of the --json, --save-facts and --jsonl documents."""
     sys.stdout.write(schema_text())

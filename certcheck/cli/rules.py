@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from certcheck.catalog import load_catalog, load_profiles, read_data
-from certcheck.cli import app, fail_usage, out
+from certcheck.cli.common import fail_usage, out
 from certcheck.datadir import user_state
 from certcheck.freshness import STALE_AFTER_DAYS, table_ages
 
@@ -79,7 +79,6 @@ def _data_tables() -> None:
         out.print(f"{source.file}: " + "; ".join(listed), highlight=False, soft_wrap=True)
 
 
-@app.command("rules")
 def rules(
     rule_id: Annotated[
         str | None, typer.Argument(help="Explain one rule: fix, platforms and sources.")

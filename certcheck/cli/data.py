@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from certcheck import datadir, trustdata
-from certcheck.cli import app, err, fail_usage, out
+from certcheck.cli.common import err, fail_usage, out
 from certcheck.freshness import STALE_AFTER_DAYS, table_ages
 from certcheck.trustdata import TableBuilder
 
@@ -33,7 +33,6 @@ data_app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
-app.add_typer(data_app, name="data")
 
 
 def _builders() -> dict[str, TableBuilder]:

@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from certcheck import __version__
-from certcheck.cli import (
+from certcheck.cli.common import fail_usage, out, parse_at, read_file, write_output
+from certcheck.cli.options import (
     AtOpt,
     CaFile,
     Distrust,
@@ -23,15 +24,8 @@ from certcheck.cli import (
     TargetsArg,
     TargetsFile,
     Timeout,
-    _now,
-    _policy,
-    _read_file,
-    _report_files,
-    app,
-    fail_usage,
-    out,
-    write_output,
 )
+from certcheck.cli.settings import build_policy, report_files
 from certcheck.evaluate import Policy
 from certcheck.evaluate.certinfo import iso
 from certcheck.forecast import forecast
@@ -52,7 +46,7 @@ def _facts(
     if facts_file is not None:
         if targets or targets_file:
             fail_usage("give targets or --facts, not both")
-        text = _read_file(facts_file, "--facts").decode("utf-8", "replace")
+        text = read_file(facts_file, "--facts").decode("utf-8", "replace")
         try:
             return jsondoc.load_facts(text, str(facts_file))
         except jsondoc.DocumentError as exc:
@@ -78,7 +72,6 @@ def _from_config(path: Path, timeout: float) -> tuple[list[ServerFacts], Policy]
     return scan_targets([t.target for t in config.targets], timeout), policy
 
 
-@app.command("forecast")
 def forecast_command(
     targets: TargetsArg = None,
     targets_file: TargetsFile = None,
@@ -110,15 +103,15 @@ def forecast_command(
     One scan (or none, with --facts); every date is an offline re-evaluation.
     Exit code 1 when something breaks within the window, else 0.
     """
-    _report_files(json_out, html, lang)  # checked before any work is done
+    report_files(json_out, html, lang)  # checked before any work is done
     if config is not None:
         if targets or targets_file or facts_file:
             fail_usage("give --config, targets or --facts, not several")
         facts, policy = _from_config(config, timeout)
     else:
         facts = _facts(targets, targets_file, resolve, facts_file, timeout)
-        policy = _policy(profile, None, None, ca_file, distrust, profile_file, ignore)
-    start = _now(at)
+        policy = build_policy(profile, None, None, ca_file, distrust, profile_file, ignore)
+    start = parse_at(at)
     baseline, events = forecast(facts, policy, start, days)
     document = {
         "schema_version": jsondoc.SCHEMA_VERSION,

@@ -1,0 +1,5 @@
+"""``python -m certcheck.cli``."""
+
+from certcheck.cli.app import main
+
+main()

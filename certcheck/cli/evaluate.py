@@ -1,0 +1,188 @@
+"""``certcheck evaluate`` (saved facts) and ``certcheck check-cert`` (a certificate file)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from certcheck.cli.common import fail_usage, parse_at, read_file
+from certcheck.cli.emit import emit
+from certcheck.cli.options import (
+    AtOpt,
+    CaFile,
+    Clients,
+    CritDays,
+    Distrust,
+    FailOn,
+    FailOnOpt,
+    HtmlOut,
+    IgnoreOpt,
+    JsonlOut,
+    JsonOut,
+    JunitOut,
+    LangOpt,
+    Profile,
+    ProfileFile,
+    SarifOut,
+    Verbose,
+    WarnDays,
+)
+from certcheck.cli.settings import build_policy, report_files
+from certcheck.model import ServerFacts
+from certcheck.report import jsondoc
+from certcheck.runner import evaluate_all
+from certcheck.safeload import quote
+from certcheck.targets import TargetError, parse_target
+
+
+def evaluate(
+    facts_file: Annotated[
+        Path,
+        typer.Argument(
+            help="Facts saved with --save-facts, a --json results document or --jsonl lines."
+        ),
+    ],
+    ca_file: CaFile = None,
+    distrust: Distrust = None,
+    profile: Profile = "wechat",
+    profile_file: ProfileFile = None,
+    ignore: IgnoreOpt = None,
+    at: AtOpt = None,
+    warn_days: WarnDays = None,
+    crit_days: CritDays = None,
+    fail_on: FailOnOpt = FailOn.error,
+    json_out: JsonOut = None,
+    html: HtmlOut = None,
+    lang: LangOpt = "en",
+    jsonl_out: JsonlOut = None,
+    junit: JunitOut = None,
+    sarif: SarifOut = None,
+    verbose: Verbose = False,
+    clients: Clients = False,
+) -> None:
+    """Evaluate saved facts again, offline (no network)."""
+    files = report_files(json_out, html, lang, jsonl_out, junit, sarif)
+    text = read_file(facts_file, "facts file").decode("utf-8", "replace")
+    try:
+        facts = jsondoc.load_facts(text, str(facts_file))
+    except jsondoc.DocumentError as exc:
+        fail_usage(str(exc))
+    policy = build_policy(profile, warn_days, crit_days, ca_file, distrust, profile_file, ignore)
+    now = parse_at(at)
+    results = evaluate_all(facts, policy, now)
+    raise typer.Exit(
+        emit(
+            results,
+            now=now,
+            policy=policy,
+            fail_on=fail_on,
+            json_out=json_out,
+            verbose=verbose,
+            clients=clients,
+            files=files,
+        )
+    )
+
+
+def _load_pem_chain(path: Path) -> list[str]:
+    import base64
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    data = read_file(path, "certificate file")
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        try:
+            certs = [x509.load_der_x509_certificate(data)]
+        except ValueError:
+            fail_usage(f"{str(path)!r}: no PEM or DER certificate could be read")
+    return [base64.b64encode(c.public_bytes(Encoding.DER)).decode("ascii") for c in certs]
+
+
+def check_cert(
+    chain_file: Annotated[
+        Path,
+        typer.Argument(
+            help="PEM file: the leaf first, then the intermediates as the server would send them."
+        ),
+    ],
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            help="Host name the certificate must cover (default: the first name in its SAN).",
+        ),
+    ] = None,
+    ca_file: CaFile = None,
+    distrust: Distrust = None,
+    profile: Profile = "wechat",
+    profile_file: ProfileFile = None,
+    ignore: IgnoreOpt = None,
+    at: AtOpt = None,
+    warn_days: WarnDays = None,
+    crit_days: CritDays = None,
+    fail_on: FailOnOpt = FailOn.error,
+    json_out: JsonOut = None,
+    html: HtmlOut = None,
+    lang: LangOpt = "en",
+    jsonl_out: JsonlOut = None,
+    junit: JunitOut = None,
+    sarif: SarifOut = None,
+    verbose: Verbose = False,
+) -> None:
+    """Check a certificate chain from a file: the certificate rules, no network."""
+    files = report_files(json_out, html, lang, jsonl_out, junit, sarif)
+    chain = _load_pem_chain(chain_file)
+    if host is None:
+        host = _default_host(chain[0])
+        try:
+            target = parse_target(host)
+        except TargetError:
+            fail_usage(
+                f"{str(chain_file)!r}: the certificate's name {quote(host)} is not a host name "
+                "(give one with --host)"
+            )
+    else:
+        try:
+            target = parse_target(host)
+        except TargetError as exc:
+            fail_usage(f"--host: {exc}")
+    policy = build_policy(profile, warn_days, crit_days, ca_file, distrust, profile_file, ignore)
+    facts = ServerFacts(
+        target=target,
+        scanned_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        chain=chain,
+        source="file",
+    )
+    now = parse_at(at)
+    results = evaluate_all([facts], policy, now)
+    raise typer.Exit(
+        emit(
+            results,
+            now=now,
+            policy=policy,
+            fail_on=fail_on,
+            json_out=json_out,
+            verbose=verbose,
+            files=files,
+        )
+    )
+
+
+def _default_host(leaf_b64: str) -> str:
+    import base64
+
+    from cryptography import x509
+
+    from certcheck.evaluate.certinfo import common_names, san_dns_names
+
+    leaf = x509.load_der_x509_certificate(base64.b64decode(leaf_b64))
+    names = (san_dns_names(leaf) or []) + common_names(leaf)
+    if not names:
+        fail_usage("the certificate names no host; give one with --host")
+    return names[0].replace("*", "wildcard", 1)
