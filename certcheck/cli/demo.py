@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import typer
 
+from certcheck import settings
 from certcheck.cli.common import out
 from certcheck.cli.emit import emit
 from certcheck.cli.options import (
@@ -20,8 +21,8 @@ from certcheck.cli.options import (
     Verbose,
 )
 from certcheck.cli.settings import report_files
-from certcheck.evaluate import Policy
 from certcheck.runner import evaluate_all, scan_targets
+from certcheck.settings import PolicyInputs
 
 
 def demo(
@@ -45,7 +46,7 @@ def demo(
             "HOST:PORT:127.0.0.1 --ca-file CA.pem' would.\n"
         )
     with demo_servers() as setup:
-        policy = Policy.build(ca_pem=setup.ca_pem)
+        policy = settings.build_policy(PolicyInputs(ca_pem=setup.ca_pem))
         facts = scan_targets(setup.targets, timeout=5.0)
     now = datetime.now(UTC)
     results = evaluate_all(facts, policy, now)

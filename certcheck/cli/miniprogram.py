@@ -15,9 +15,8 @@ import typer
 
 from certcheck.cli.common import fail_usage, out, write_output
 from certcheck.cli.options import CaFile, FailOn, FailOnOpt, HtmlOut, JsonOut, LangOpt, Verbose
-from certcheck.cli.settings import report_files
+from certcheck.cli.settings import build_policy, report_files
 from certcheck.evaluate import Policy
-from certcheck.evaluate.trust import TrustStoreError
 from certcheck.miniprogram.check import check_miniprogram, exit_code
 from certcheck.miniprogram.config import (
     ConfigError,
@@ -86,17 +85,9 @@ def _overrides(resolve: list[str]) -> dict[tuple[str, int], str]:
     return overrides
 
 
-def build_policy(ca_file: Path | None, profile: str) -> Policy:
-    ca_pem = None
-    if ca_file is not None:
-        try:
-            ca_pem = ca_file.read_bytes()
-        except OSError as exc:
-            fail_usage(f"--ca-file {str(ca_file)!r}: {exc.strerror or exc}")
-    try:
-        return Policy.build(profile, ca_pem=ca_pem)
-    except TrustStoreError as exc:
-        fail_usage(str(exc).replace("--ca-file", f"--ca-file {str(ca_file)!r}"))
+def _policy(ca_file: Path | None, profile: str) -> Policy:
+    """The host app's profile with the --ca-file anchors (the shared policy builder)."""
+    return build_policy(profile, None, None, ca_file, None)
 
 
 def miniprogram(
@@ -183,7 +174,7 @@ def miniprogram(
     config = _configuration(sources, host_app.value if host_app else None)
     limits = load_limits(config.host_app)
     overrides = _overrides(resolve or [])
-    policy = build_policy(ca_file, limits.profile)
+    policy = _policy(ca_file, limits.profile)
     now = datetime.now(UTC)
     report = check_miniprogram(
         config,

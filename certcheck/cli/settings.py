@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from certcheck.catalog import load_profiles
-from certcheck.cli.common import fail_usage, read_file
-from certcheck.cli.options import profile_names
+from certcheck import settings
+from certcheck.cli.common import fail_usage
 from certcheck.evaluate import Policy
-from certcheck.evaluate.trust import TrustStoreError
-from certcheck.policyfile import PolicyFileError, load_policy_file, parse_ignore
 from certcheck.report.outputs import OutputError, ReportFiles
+from certcheck.settings import PolicyInputError, PolicyInputs
 
 
 def build_policy(
@@ -23,33 +21,21 @@ def build_policy(
     profile_file: Path | None = None,
     ignore: list[str] | None = None,
 ) -> Policy:
-    if profile not in load_profiles():
-        fail_usage(f"--profile {profile!r}: choose one of {', '.join(profile_names())}")
-    profile_obj = None
-    ignores = []
+    """The policy of a command's options (:func:`certcheck.settings.build_policy`); a bad
+    option is a usage error naming it."""
+    inputs = PolicyInputs(
+        profile=profile,
+        warn_days=warn_days,
+        crit_days=crit_days,
+        ca_file=ca_file,
+        distrust=tuple(distrust or ()),
+        profile_file=profile_file,
+        ignore=tuple(ignore or ()),
+    )
     try:
-        if profile_file is not None:
-            profile_obj, ignores = load_policy_file(profile_file)
-        ignores += [parse_ignore(item) for item in ignore or []]
-    except PolicyFileError as exc:
+        return settings.build_policy(inputs)
+    except PolicyInputError as exc:
         fail_usage(str(exc))
-    for fp in distrust or []:
-        clean = fp.lower().replace(":", "")
-        if len(clean) != 64 or any(c not in "0123456789abcdef" for c in clean):
-            fail_usage(f"--distrust {fp!r}: expected a SHA-256 fingerprint (64 hex digits)")
-    ca_pem = read_file(ca_file, "--ca-file") if ca_file else None
-    try:
-        return Policy.build(
-            profile,
-            warn_days,
-            crit_days,
-            ca_pem,
-            distrust,
-            profile_obj=profile_obj,
-            ignores=ignores,
-        )
-    except TrustStoreError as exc:
-        fail_usage(str(exc).replace("--ca-file", f"--ca-file {str(ca_file)!r}"))
 
 
 def report_files(

@@ -22,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from certcheck.catalog import load_profiles
 from certcheck.evaluate import Policy
-from certcheck.evaluate.trust import TrustStoreError
 from certcheck.model import Target
 from certcheck.monitor.redact import Redactor
 from certcheck.monitor.tomllines import key_lines, line_of
@@ -199,30 +198,20 @@ class MonitorConfig:
 
     def policy(self) -> Policy:
         """The evaluation policy: profile, thresholds, extra trust anchors, distrust list."""
-        ca_pem = None
-        if self.ca_file is not None:
-            try:
-                ca_pem = self.ca_file.read_bytes()
-            except OSError as exc:
-                raise ConfigError(f"ca_file {str(self.ca_file)!r}: {exc.strerror or exc}") from None
-        profile_obj, ignores = None, None
-        if self.profile_file is not None:
-            try:
-                profile_obj, ignores = load_policy_file(self.profile_file)
-            except PolicyFileError as exc:
-                raise ConfigError(f"profile_file: {exc}") from None
+        from certcheck.settings import CONFIG_FILE, PolicyInputError, PolicyInputs, build_policy
+
+        inputs = PolicyInputs(
+            profile=self.monitor.profile,
+            warn_days=self.thresholds.warn_days,
+            crit_days=self.thresholds.crit_days,
+            ca_file=self.ca_file,
+            distrust=tuple(self.monitor.distrust),
+            profile_file=self.profile_file,
+        )
         try:
-            return Policy.build(
-                profile=self.monitor.profile,
-                warn_days=self.thresholds.warn_days,
-                crit_days=self.thresholds.crit_days,
-                ca_pem=ca_pem,
-                distrust=list(self.monitor.distrust),
-                profile_obj=profile_obj,
-                ignores=ignores,
-            )
-        except TrustStoreError as exc:
-            raise ConfigError(f"ca_file {str(self.ca_file)!r}: {exc}") from None
+            return build_policy(inputs, CONFIG_FILE)
+        except PolicyInputError as exc:
+            raise ConfigError(str(exc)) from None
 
     def history_label(self) -> str:
         """The database location with any password hidden."""
