@@ -44,8 +44,8 @@ from certcheck.evaluate import Policy, evaluate
 from certcheck.localserver import LoopbackServer, ServerSpec
 from certcheck.model import ServerFacts, Target
 from certcheck.monitor.store import Store
+from certcheck.pipeline import scan_targets
 from certcheck.report import jsondoc
-from certcheck.runner import scan_targets
 
 TEMPLATES = ("good_rsa", "good_ecdsa", "missing_intermediate", "wrong_host")
 #: the first run's day; the sample certificates are issued then (valid 45 days from a day before)

@@ -67,7 +67,7 @@ CATEGORIES: tuple[tuple[str, str], ...] = (
     ("certcheck/probe/", "probe (building hellos, sockets, parsing answers)"),
     ("certcheck/evaluate/", "evaluate (rules, chain building, simulation)"),
     ("certcheck/report/", "report (JSON / JSON lines)"),
-    ("certcheck/runner.py", "runner"),
+    ("certcheck/pipeline.py", "pipeline (probe pool, streaming evaluation)"),
     ("concurrent/futures/", "thread pools"),
     ("threading.py", "thread pools"),
 )

@@ -20,8 +20,8 @@ from cryptography.x509.oid import NameOID
 from certcheck.demo import demo_servers
 from certcheck.evaluate import Policy
 from certcheck.model import ServerFacts, Target
+from certcheck.pipeline import evaluate_all, exit_code, scan_targets
 from certcheck.report import jsondoc
-from certcheck.runner import evaluate_all, exit_code, scan_targets
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 

@@ -21,8 +21,8 @@ import pytest
 from certcheck.evaluate import Policy, evaluate
 from certcheck.localserver import LoopbackServer, ServerSpec
 from certcheck.model import Target
+from certcheck.pipeline import iter_scan, scan_targets
 from certcheck.probe.context import ScanContext
-from certcheck.runner import iter_scan, scan_targets
 from certcheck.samples import generate
 
 SAMPLES = generate()

@@ -16,8 +16,8 @@ from test_engine import SAMPLES, Counter, CountingTLSServer, RawServer
 
 from certcheck.localserver import ServerSpec
 from certcheck.model import Target
+from certcheck.pipeline import iter_scan
 from certcheck.probe.context import ScanContext, address_key
-from certcheck.runner import iter_scan
 
 
 class StampedCounter(Counter):

@@ -112,7 +112,7 @@ def test_profile_changes_the_verdict(tmp_path):
 
     from certcheck.evaluate import Policy, evaluate
     from certcheck.model import ServerFacts, Target
-    from certcheck.runner import exit_code
+    from certcheck.pipeline import exit_code
     from certcheck.samples import generate
 
     samples = generate(NOW)

@@ -29,7 +29,7 @@ from certcheck.cli import (
     scan,
 )
 from certcheck.cli.common import EXIT_CODES_HELP, UsageProblem, err, out
-from certcheck.runner import EXIT_INTERRUPTED, EXIT_USAGE
+from certcheck.exitcodes import EXIT_INTERRUPTED, EXIT_USAGE
 
 
 def version() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -11,8 +10,8 @@ import typer
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from certcheck.cli.common import err, fail_usage, out, read_file
-from certcheck.cli.options import CaFile
+from certcheck.cli.common import err, fail_usage, out, parse_at, read_file
+from certcheck.cli.options import AtOpt, CaFile
 from certcheck.evaluate.cert_rules import TOLERATED_BY_CLIENTS, classify_validator_error
 from certcheck.evaluate.certinfo import is_self_signed, iso, subject_str
 from certcheck.evaluate.trust import PathResult, TrustStore, TrustStoreError, build_path
@@ -39,6 +38,7 @@ def fix_chain(
             help="Fetch missing intermediates from the AIA caIssuers URLs (default on).",
         ),
     ] = True,
+    at: AtOpt = None,
 ) -> None:
     """Print the chain the server should send: leaf first, intermediates in order, no root.
 
@@ -63,7 +63,7 @@ def fix_chain(
         add_aia_issuers(facts, timeout, overrides)
     served = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in facts.chain]
     fetched = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in facts.aia_certificates]
-    result = build_path(served[0], served[1:] + fetched, trust, datetime.now(UTC))
+    result = build_path(served[0], served[1:] + fetched, trust, parse_at(at))
     anchor = result.path[-1] if result.anchored else None
     anchor_is_root = anchor is not None and is_self_signed(anchor)
     # A root is not sent (clients have it); any other trust anchor is (clients may not).

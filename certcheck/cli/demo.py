@@ -21,7 +21,7 @@ from certcheck.cli.options import (
     Verbose,
 )
 from certcheck.cli.settings import report_files
-from certcheck.runner import evaluate_all, scan_targets
+from certcheck.pipeline import evaluate_all, scan_targets
 from certcheck.settings import PolicyInputs
 
 

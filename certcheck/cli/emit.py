@@ -9,10 +9,10 @@ from certcheck.cli.options import FailOn
 from certcheck.cli.settings import report_files
 from certcheck.evaluate import Policy
 from certcheck.model import TargetResult
+from certcheck.pipeline import exit_code
 from certcheck.report import console as console_report
 from certcheck.report import jsondoc
 from certcheck.report.outputs import OutputError, ReportFiles, write_reports
-from certcheck.runner import exit_code
 
 
 def emit(

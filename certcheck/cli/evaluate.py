@@ -32,8 +32,8 @@ from certcheck.cli.options import (
 )
 from certcheck.cli.settings import build_policy, report_files
 from certcheck.model import ServerFacts
+from certcheck.pipeline import evaluate_all
 from certcheck.report import jsondoc
-from certcheck.runner import evaluate_all
 from certcheck.safeload import quote
 from certcheck.targets import TargetError, parse_target
 

@@ -31,8 +31,8 @@ from certcheck.evaluate.certinfo import iso
 from certcheck.forecast import forecast
 from certcheck.freshness import stale_tables
 from certcheck.model import ServerFacts
+from certcheck.pipeline import scan_targets
 from certcheck.report import jsondoc
-from certcheck.runner import scan_targets
 from certcheck.targets import TargetError, collect_targets
 
 

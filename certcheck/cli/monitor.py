@@ -14,10 +14,10 @@ from rich.text import Text
 
 from certcheck.cli.common import EXIT_CODES_HELP, err, fail_usage, out
 from certcheck.cli.options import FailOn
+from certcheck.exitcodes import EXIT_HISTORY_BUSY
 from certcheck.monitor import DEFAULT_FILE
 from certcheck.report import console as console_report
 from certcheck.report.safetext import visible
-from certcheck.runner import EXIT_HISTORY_BUSY
 
 if TYPE_CHECKING:  # the monitor modules (SQLAlchemy, pydantic) load only when a command runs
     from certcheck.monitor.config import MonitorConfig

@@ -51,14 +51,14 @@ from certcheck.cli.options import (
 )
 from certcheck.cli.settings import build_policy, report_files
 from certcheck.evaluate import Policy
-from certcheck.fleetscan import run_scan
+from certcheck.exitcodes import EXIT_INTERRUPTED
 from certcheck.model import ServerFacts, TargetResult
+from certcheck.pipeline import DEFAULT_CONCURRENCY, run_scan
 from certcheck.probe.aia import add_aia_issuers
 from certcheck.probe.context import ScanContext
 from certcheck.report import jsondoc
 from certcheck.report.jsonl import JsonlWriter
 from certcheck.report.outputs import OutputError, ReportFiles, open_stream
-from certcheck.runner import DEFAULT_CONCURRENCY, EXIT_INTERRUPTED
 from certcheck.targets import TargetError, parse_shard, plan_targets
 
 

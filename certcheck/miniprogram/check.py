@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from certcheck.evaluate import Policy, verdicts_for
+from certcheck.exitcodes import EXIT_INTERNAL
 from certcheck.miniprogram.config import MiniProgramConfig
 from certcheck.miniprogram.endpoint_rules import exchange_findings
 from certcheck.miniprogram.endpoints import http_get, websocket_upgrade
@@ -29,7 +30,7 @@ from certcheck.miniprogram.results import (
     overall_of,
 )
 from certcheck.model import SEVERITY_ORDER, VERDICT_PLATFORMS
-from certcheck.runner import EXIT_INTERNAL, evaluate_all, scan_targets
+from certcheck.pipeline import evaluate_all, scan_targets
 
 _HTTPS_APIS = ("requestdomain", "uploaddomain", "downloaddomain")
 

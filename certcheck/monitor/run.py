@@ -1,6 +1,6 @@
 """One ``certcheck monitor`` run: scan, compare, store, alert, write metrics.
 
-The scan is the normal pipeline (:func:`certcheck.runner.scan_targets`, then
+The scan is the normal pipeline (:func:`certcheck.pipeline.scan_targets`, then
 :func:`certcheck.evaluate.evaluate` per target).  As each target finishes, its
 result is compared with the target's previous result and committed to the
 history together with its changes and alerts, so an interrupted run keeps
@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from certcheck.evaluate import Policy, evaluate
+from certcheck.exitcodes import EXIT_DELIVERY, EXIT_FINDINGS, EXIT_OK, EXIT_UNSCANNED
 from certcheck.model import ServerFacts, TargetResult
 from certcheck.monitor.alerts import (
     Message,
@@ -35,9 +36,9 @@ from certcheck.monitor.lock import shard_key
 from certcheck.monitor.metrics import RunMetrics, write_textfile
 from certcheck.monitor.pacing import Pacer, digest_group, limits_for, pacing_hook
 from certcheck.monitor.store import Store, StoreError, first_line
+from certcheck.pipeline import exit_code as scan_exit_code
+from certcheck.pipeline import scan_targets
 from certcheck.report import jsondoc
-from certcheck.runner import EXIT_DELIVERY, EXIT_FINDINGS, EXIT_OK, EXIT_UNSCANNED, scan_targets
-from certcheck.runner import exit_code as scan_exit_code
 from certcheck.targets import in_shard
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
@@ -178,7 +179,7 @@ def run_monitor(
 
     The run locks, scans and delivers the alerts of its own targets only, so the
     shards of one configuration run at the same time on one history.
-    ``fail_on_delivery``: exit :data:`~certcheck.runner.EXIT_DELIVERY` when an
+    ``fail_on_delivery``: exit :data:`~certcheck.pipeline.EXIT_DELIVERY` when an
     alert of these targets is still undelivered after the run (or was given up).
 
     ``now`` is the instant results are evaluated and recorded at (default: the
