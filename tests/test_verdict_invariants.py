@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from certcheck import samples
+from certcheck.catalog import load_catalog
 from certcheck.evaluate import Policy, evaluate_strict
 from certcheck.evaluate.client_rules import broken_platforms
 from certcheck.evaluate.simulation import simulate
@@ -284,3 +285,40 @@ def test_expired_root_breaks_ios_but_not_android() -> None:
     assert invalid.evidence["kind"] == "expired_root"
     assert result.verdicts["ios"] == "fail"
     assert result.verdicts["android"] == "warn"  # Android ignores its anchors' expiry (S24)
+
+
+def test_a_profile_that_switches_the_carrying_rules_off_wins() -> None:
+    """Turning off chain_incomplete and client_handshake_fails is the user's word: no crash,
+    no finding of a rule that is off, and the verdicts follow the findings that remain."""
+    from certcheck.catalog import Profile
+
+    shape = Shape(90, "server", "none", "none", False, False, False, False, True)
+    served, root = build(shape)
+    off = Profile("quiet", "", 30, 7, {"chain_incomplete": "off", "client_handshake_fails": "off"})
+    policy = Policy.build(trust=TrustStore(system=[root], extra=[]), profile_obj=off)
+    result = evaluate_strict(facts_for(served), policy, NOW)
+    assert all(f.severity != "off" for f in result.findings)
+    assert {"chain_incomplete", "client_handshake_fails"}.isdisjoint(
+        f.rule_id for f in result.findings
+    )
+    for platform, verdict in result.verdicts.items():
+        breaking = [f for f in result.findings if platform in f.breaks or "all" in f.breaks]
+        assert (verdict == "fail") == bool(breaking)
+
+
+_RULE_IDS = sorted(load_catalog())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shape=shapes, switched_off=st.sets(st.sampled_from(_RULE_IDS), max_size=12))
+def test_any_rules_switched_off_never_crash_or_leak(shape: Shape, switched_off: set[str]) -> None:
+    from certcheck.catalog import Profile
+
+    served, root = build(shape)
+    profile = Profile("random-off", "", 30, 7, dict.fromkeys(switched_off, "off"))
+    policy = Policy.build(trust=TrustStore(system=[root], extra=[]), profile_obj=profile)
+    result = evaluate_strict(facts_for(served), policy, NOW)
+    assert not switched_off & {f.rule_id for f in result.findings}
+    for platform, verdict in result.verdicts.items():
+        breaking = [f for f in result.active_findings if platform in f.breaks or "all" in f.breaks]
+        assert (verdict == "fail") == bool(breaking)

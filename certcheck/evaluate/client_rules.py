@@ -138,7 +138,9 @@ def reconcile_with_simulation(
     explains its clients' failure (e.g. ``chain_incomplete`` when iOS has no AIA
     URL to fetch the missing intermediate from) gets the platform added to its
     ``breaks``; when none does, ``client_handshake_fails`` carries it.  Findings
-    turned off by the profile do not count.
+    turned off by the profile do not count, and a profile that switches off
+    ``client_handshake_fails`` (and every rule that explains the failure) wins: the
+    platform is then judged by the findings that remain.
     """
     active = [f for f in findings if f.severity != "off"]
     for platform in broken_platforms(results):
@@ -155,6 +157,8 @@ def reconcile_with_simulation(
             target = next((f for f in active if f.rule_id == "client_handshake_fails"), None)
             if target is None:
                 target = _handshake_fails(failing, profile, set())[0]
+                if target.severity == "off":
+                    continue  # the profile switched the carrying rule off: its word wins
                 target.breaks = []
                 findings.append(target)
                 active.append(target)
