@@ -124,6 +124,10 @@ _BASE64_ONE = ("no_sni_leaf", "ocsp_staple")
 _BASE64_LISTS = ("chain", "tls_scts", "aia_certificates")
 
 
+#: how the probe words a step it had no time left for (certcheck.probe.budget)
+PROBE_BUDGET_EXHAUSTED = "probe time budget exhausted"
+
+
 @dataclass
 class ServerFacts:
     """What the probe saw, without any judgement.
@@ -171,6 +175,15 @@ class ServerFacts:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def incomplete(self) -> list[str]:
+        """The probes that ran out of the target's time budget (its answers are unknown):
+        a target with any is only partly scanned."""
+        return sorted(
+            name for name, detail in self.protocol_errors.items()
+            if PROBE_BUDGET_EXHAUSTED in str(detail)
+        )
 
     def chain_der(self) -> list[bytes]:
         return [base64.b64decode(c) for c in self.chain]
@@ -266,10 +279,17 @@ class TargetResult:
             return None
         return max((f.severity for f in active), key=SEVERITY_ORDER.__getitem__)
 
+    @property
+    def status(self) -> str:
+        """scanned, partial (part of the probe ran out of time), or error (not scanned)."""
+        if not self.facts.ok:
+            return "error"
+        return "partial" if self.facts.incomplete else "scanned"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.facts.target.to_dict(),
-            "status": "scanned" if self.facts.ok else "error",
+            "status": self.status,
             "overall": self.overall,
             "verdicts": dict(self.verdicts),
             "certificate": self.certificate,

@@ -141,8 +141,8 @@ class ExitTally:
     def add(self, result: TargetResult) -> None:
         if any(SEVERITY_ORDER[f.severity] >= self.threshold for f in result.active_findings):
             self.failed = True
-        if not result.facts.ok:
-            self.unscanned = True
+        if not result.facts.ok or result.facts.incomplete:
+            self.unscanned = True  # not scanned, or only in part (exit 3 unless findings)
             if result.facts.error is not None and result.facts.error.kind == "internal":
                 self.internal = True
 

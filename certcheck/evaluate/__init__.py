@@ -242,6 +242,9 @@ def evaluate_strict(facts: ServerFacts, policy: Policy, now: datetime) -> Target
     apply_suppressions(findings, facts.target.host, policy.ignores, now)
     findings.sort(key=lambda f: (-SEVERITY_ORDER[f.severity], f.rule_id))
     verdicts, overall = verdicts_for(findings)
+    if facts.incomplete:
+        # part of the probe ran out of time: a platform nothing failed is not known to pass
+        verdicts = {p: "unknown" if v == "pass" else v for p, v in verdicts.items()}
     return TargetResult(
         facts=facts,
         findings=findings,

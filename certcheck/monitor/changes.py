@@ -71,7 +71,7 @@ class Snapshot:
         return cls(
             target=label,
             evaluated_at=evaluated_at,
-            ok=document.get("status") == "scanned",
+            ok=document.get("status") in ("scanned", "partial"),
             error=facts.get("error"),
             overall=document.get("overall", "error"),
             verdicts=dict(document.get("verdicts") or {}),

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from certcheck.model import PROBE_BUDGET_EXHAUSTED
 from certcheck.probe.context import ScanContext
 
 
@@ -89,14 +90,14 @@ class ConnectionBudget:
         Raises :class:`BudgetExhausted` when the deadline passes while waiting.
         """
         if not _acquire(self._slots, self.remaining()):
-            raise BudgetExhausted("probe time budget exhausted")
+            raise BudgetExhausted(PROBE_BUDGET_EXHAUSTED)
         try:
             if self._host is not None:
                 self._wait_for_host()
             try:
                 rate = self.context.rate if self.context else None
                 if rate is not None and not rate.acquire(self.deadline):
-                    raise BudgetExhausted("probe time budget exhausted waiting for --rate")
+                    raise BudgetExhausted(f"{PROBE_BUDGET_EXHAUSTED} waiting for --rate")
                 with self._lock:
                     self.opened += 1
                     self._active += 1

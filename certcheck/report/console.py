@@ -53,6 +53,8 @@ def summary_table(results: list[TargetResult]) -> Table:
     table.add_column("Expires", overflow="fold")
     for result in results:
         word, style = OVERALL[result.overall]
+        if result.facts.incomplete and result.overall in ("pass", "warn"):
+            word, style = "PARTIAL", "bold magenta"
         marks = [Text(*MARK[result.verdicts.get(p, "unknown")]) for p in VERDICT_PLATFORMS]
         table.add_row(Text(word, style), result.facts.target.label, *marks, _expiry(result))
     return table
@@ -206,7 +208,8 @@ def print_results(
         hidden = len(active) - len(shown)
         suppressed = len(result.findings) - len(active)
         show_clients = (clients or verbose) and result.facts.ok
-        if result.facts.ok and not shown and not hidden and not suppressed and not show_clients:
+        quiet = not shown and not hidden and not suppressed and not show_clients
+        if result.facts.ok and quiet and not result.facts.incomplete:
             continue
         console.print()
         console.print(Text(visible(result.facts.target.label), "bold"))
@@ -214,6 +217,13 @@ def print_results(
             assert result.facts.error is not None
             console.print(Text("  " + visible(result.facts.error.message)))
             continue
+        if result.facts.incomplete:
+            steps = ", ".join(result.facts.incomplete)
+            console.print(Text(
+                f"  incomplete: the probe ran out of time for {visible(steps)}; platforms "
+                "nothing failed read 'unknown' (a larger --timeout, or a higher --rate, "
+                "gives it time)", "magenta",
+            ))
         console.print(findings_grid(shown, verbose))
         if hidden:
             console.print(Text(f"  +{hidden} info finding(s): --verbose shows them", "dim"))

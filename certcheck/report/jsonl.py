@@ -79,7 +79,7 @@ def exit_code_of(results: list[dict[str, Any]], fail_on: str) -> int:
     for result in results:
         if any(counts_against(f, fail_on) for f in result.get("findings") or []):
             return 1
-    return 3 if any(r.get("status") == "error" for r in results) else 0
+    return 3 if any(r.get("status") in ("error", "partial") for r in results) else 0
 
 
 def read_lines(text: str, source: str) -> dict[str, Any]:
