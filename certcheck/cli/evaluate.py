@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from certcheck.cli.common import fail_usage, parse_at, read_file
+from certcheck.catalog import load_profiles
+from certcheck.cli.common import err, fail_usage, parse_at, read_file
 from certcheck.cli.emit import emit
 from certcheck.cli.options import (
     AtOpt,
@@ -47,7 +48,14 @@ def evaluate(
     ],
     ca_file: CaFile = None,
     distrust: Distrust = None,
-    profile: Profile = "wechat",
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="Policy profile: wechat, ats or strict (default: the one the facts were "
+            "scanned with, else wechat).",
+        ),
+    ] = None,
     profile_file: ProfileFile = None,
     ignore: IgnoreOpt = None,
     at: AtOpt = None,
@@ -63,14 +71,35 @@ def evaluate(
     verbose: Verbose = False,
     clients: Clients = False,
 ) -> None:
-    """Evaluate saved facts again, offline (no network)."""
+    """Evaluate saved facts again, offline (no network).
+
+    A facts file written by ``scan --save-facts`` records the profile, thresholds,
+    --distrust fingerprints and --ca-file anchors of the scan; each is reused unless
+    given again here.
+    """
     files = report_files(json_out, html, lang, jsonl_out, junit, sarif)
     text = read_file(facts_file, "facts file").decode("utf-8", "replace")
     try:
         facts = jsondoc.load_facts(text, str(facts_file))
     except jsondoc.DocumentError as exc:
         fail_usage(str(exc))
-    policy = build_policy(profile, warn_days, crit_days, ca_file, distrust, profile_file, ignore)
+    recorded = jsondoc.recorded_policy(text)
+    ca_pem = None
+    if ca_file is None and isinstance(recorded.get("ca_pem"), str):
+        ca_pem = recorded["ca_pem"].encode("ascii", "replace")
+    reused = _reused(recorded, profile, warn_days, crit_days, distrust, ca_pem)
+    policy = build_policy(
+        profile or _str(recorded.get("profile")) or "wechat",
+        warn_days if warn_days is not None else _int(recorded.get("warn_days")),
+        crit_days if crit_days is not None else _int(recorded.get("crit_days")),
+        ca_file,
+        distrust if distrust is not None else [str(d) for d in recorded.get("distrust") or []],
+        profile_file,
+        ignore,
+        ca_pem=ca_pem,
+    )
+    if reused:
+        err.print(f"certcheck: as scanned: {', '.join(reused)}", markup=False)
     now = parse_at(at)
     results = evaluate_all(facts, policy, now)
     raise typer.Exit(
@@ -85,6 +114,38 @@ def evaluate(
             files=files,
         )
     )
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _reused(
+    recorded: dict,
+    profile: str | None,
+    warn_days: int | None,
+    crit_days: int | None,
+    distrust: list[str] | None,
+    ca_pem: bytes | None,
+) -> list[str]:
+    """What the facts file's recorded policy supplies (said on stderr, for the record)."""
+    reused = []
+    if profile is None and _str(recorded.get("profile")):
+        reused.append(f"profile {recorded['profile']}")
+    base = load_profiles().get(profile or _str(recorded.get("profile")) or "wechat")
+    days = (_int(recorded.get("warn_days")), _int(recorded.get("crit_days")))
+    own = (base.warn_days, base.crit_days) if base else None
+    if warn_days is None and crit_days is None and days[0] is not None and days != own:
+        reused.append(f"thresholds {days[0]}/{days[1]} days")
+    if distrust is None and recorded.get("distrust"):
+        reused.append(f"{len(recorded['distrust'])} --distrust fingerprint(s)")
+    if ca_pem:
+        reused.append(f"{ca_pem.count(b'BEGIN CERTIFICATE')} --ca-file anchor(s)")
+    return reused
 
 
 def _load_pem_chain(path: Path) -> list[str]:

@@ -177,7 +177,8 @@ def scan(
         fail_usage(str(exc))
     if save_facts:
         try:
-            text = jsondoc.dumps(jsondoc.facts_document(outcome.facts))
+            record = jsondoc.policy_record(policy)
+            text = jsondoc.dumps(jsondoc.facts_document(outcome.facts, record))
             save_facts.write_text(text, encoding="utf-8")
         except OSError as exc:
             fail_usage(f"--save-facts {str(save_facts)!r}: {exc.strerror or exc}")

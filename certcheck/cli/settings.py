@@ -20,6 +20,7 @@ def build_policy(
     distrust: list[str] | None,
     profile_file: Path | None = None,
     ignore: list[str] | None = None,
+    ca_pem: bytes | None = None,
 ) -> Policy:
     """The policy of a command's options (:func:`certcheck.settings.build_policy`); a bad
     option is a usage error naming it."""
@@ -28,6 +29,7 @@ def build_policy(
         warn_days=warn_days,
         crit_days=crit_days,
         ca_file=ca_file,
+        ca_pem=ca_pem,
         distrust=tuple(distrust or ()),
         profile_file=profile_file,
         ignore=tuple(ignore or ()),

@@ -64,13 +64,47 @@ def results_document(
     }
 
 
-def facts_document(facts: list[ServerFacts]) -> dict[str, Any]:
-    return {
+def facts_document(
+    facts: list[ServerFacts], policy: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``policy``: the inputs the scan was judged with (:func:`policy_record`), so that
+    ``certcheck evaluate`` judges the facts the same way unless told otherwise."""
+    document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "kind": FACTS_KIND,
         "tool": {"name": "certcheck", "version": __version__},
         "facts": [f.to_dict() for f in facts],
     }
+    if policy is not None:
+        document["policy"] = policy
+    return document
+
+
+def policy_record(policy: Any) -> dict[str, Any]:
+    """A :class:`~certcheck.evaluate.Policy` as a facts document records it: profile,
+    thresholds, distrusted fingerprints and the --ca-file anchors (PEM)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    anchors = b"".join(c.public_bytes(Encoding.PEM) for c in policy.trust.extra).decode("ascii")
+    return {
+        "profile": policy.profile.name,
+        "warn_days": policy.profile.warn_days,
+        "crit_days": policy.profile.crit_days,
+        "distrust": sorted(policy.distrust),
+        "ca_pem": anchors or None,
+    }
+
+
+def recorded_policy(text: str) -> dict[str, Any]:
+    """The ``policy`` a facts document recorded ({} when none, or not a facts document)."""
+    try:
+        data = load_json(text, "facts")
+    except LoadError:
+        return {}
+    if not isinstance(data, dict) or data.get("kind") != FACTS_KIND:
+        return {}
+    policy = data.get("policy")
+    return policy if isinstance(policy, dict) else {}
 
 
 def dumps(document: dict[str, Any]) -> str:
