@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -83,11 +83,25 @@ def _split_host_port(hostport: str, raw: str) -> tuple[str, str | None]:
     return host, (port if sep else None)
 
 
+_ADDRESS_SUFFIX = re.compile(r"^(?P<target>[^{}]+)\{(?P<address>[^{}]*)\}$")
+
+
 def parse_target(raw: str) -> Target:
-    """Parse one target string; raise :class:`TargetError` naming the bad value."""
+    """Parse one target string; raise :class:`TargetError` naming the bad value.
+
+    ``HOST[:PORT]{IP}`` (sslyze's syntax) connects to IP while keeping HOST for SNI and
+    the name checks, as ``--resolve`` does.
+    """
     text = raw.strip()
     if not text:
         raise TargetError("empty target")
+    suffix = _ADDRESS_SUFFIX.match(text)
+    if suffix is not None:
+        address = suffix["address"].strip()
+        if not is_ip(address):
+            raise TargetError(f"{quote(raw)}: {quote(address)} in {{}} is not an IP address")
+        target = parse_target(suffix["target"])
+        return replace(target, connect_addr=address, original=raw.strip())
     if _SPACE.search(text):
         raise TargetError(f"{quote(raw)}: contains white space")
     scheme = "https"

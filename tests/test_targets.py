@@ -111,3 +111,32 @@ def test_shards_partition_targets_stably():
     for bad in ("0/4", "5/4", "2", "a/b", "2/0"):
         with pytest.raises(TargetError, match="--shard"):
             parse_shard(bad)
+
+
+def test_sslyze_address_syntax_connects_to_the_ip_and_keeps_the_name():
+    from certcheck.targets import parse_target as parse
+
+    target = parse("api.example.test:8443{127.0.0.1}")
+    assert (target.host, target.port) == ("api.example.test", 8443)
+    assert target.connect_addr == "127.0.0.1"
+    assert parse("api.example.test{::1}").connect_addr == "::1"
+    for bad in ("api.example.test{nope}", "api.example.test{}", "{127.0.0.1}"):
+        with pytest.raises(TargetError):
+            parse(bad)
+
+
+def test_a_targets_file_in_sslyze_syntax_is_scanned(run_cli, sample_set, sample_dir, tmp_path):
+    import json
+
+    from certcheck.localserver import ServerSpec, serving
+
+    sample = sample_set.get("good_rsa")
+    with serving([ServerSpec("good", sample.chain_pem, sample.key_pem)]) as (server,):
+        listing = tmp_path / "targets.txt"
+        listing.write_text(f"{sample.host}:{server.port}{{127.0.0.1}}\n", encoding="utf-8")
+        out = tmp_path / "r.json"
+        run_cli("scan", "--targets-file", listing, "--ca-file", sample_dir / "ca.pem",
+                "--json", out, timeout=120)
+    (result,) = json.loads(out.read_text(encoding="utf-8"))["results"]
+    assert result["status"] == "scanned"
+    assert result["target"]["host"] == sample.host
