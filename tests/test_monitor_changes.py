@@ -253,3 +253,18 @@ def test_reminders_for_standing_problems():
     assert not reminder_due(NOW - timedelta(hours=20), NOW, 24)
     assert reminder_due(NOW - timedelta(hours=23, minutes=50), NOW, 24)
     assert not reminder_due(NOW - timedelta(days=9), NOW, 0)
+
+
+def test_certificate_replacement_says_what_changed():
+    before = snap(days=3, sha="aa" * 32, issuer="CN=Same CA")
+    after = snap(days=89, sha="bb" * 32, issuer="CN=Same CA")
+    before.leaf.update(subject="CN=a.test", san=["a.test", "www.a.test"], key="RSA-2048")
+    after.leaf.update(subject="CN=a.test", san=["a.test", "api.a.test"], key="EC-secp256r1",
+                      not_before="2026-11-30T00:00:00Z")
+    [change] = detect_changes(before, before, after, SETTINGS)
+    text = change.summary
+    assert "names added api.a.test removed www.a.test" in text
+    assert "key RSA-2048 -> EC-secp256r1" in text
+    assert "same issuer (CN=Same CA)" in text and "subject" not in text
+    assert "valid 2026-11-30 to" in text
+    assert change.detail["new"]["san"] == ["a.test", "api.a.test"]

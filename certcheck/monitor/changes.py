@@ -187,6 +187,35 @@ def _date(leaf: dict[str, Any]) -> str:
     return str(leaf.get("not_after", "?"))[:10]
 
 
+#: the leaf fields a replacement is described by (certinfo.describe's keys)
+_COMPARED = ("sha256", "subject", "san", "issuer", "key", "signature_hash", "not_before",
+             "not_after")
+
+
+def _leaf_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What a person wants to know of a new certificate: what is different from the old."""
+    parts = []
+    if old.get("subject") != new.get("subject"):
+        parts.append(f"subject {old.get('subject', '?')} -> {new.get('subject', '?')}")
+    old_san, new_san = set(old.get("san") or []), set(new.get("san") or [])
+    if old_san != new_san:
+        added, removed = sorted(new_san - old_san), sorted(old_san - new_san)
+        parts.append(
+            "names"
+            + (f" added {', '.join(added[:5])}" if added else "")
+            + (f" removed {', '.join(removed[:5])}" if removed else "")
+        )
+    if old.get("key") != new.get("key"):
+        parts.append(f"key {old.get('key', '?')} -> {new.get('key', '?')}")
+    if old.get("issuer") != new.get("issuer"):
+        parts.append(f"issuer {old.get('issuer', '?')} -> {new.get('issuer', '?')}")
+    else:
+        parts.append(f"same issuer ({new.get('issuer', '?')})")
+    since = str(new.get("not_before", "?"))[:10]
+    parts.append(f"valid {since} to {_date(new)} (was to {_date(old)})")
+    return parts
+
+
 def _certificate_changes(
     before: Snapshot | None, now: Snapshot, settings: DetectSettings
 ) -> list[Change]:
@@ -197,12 +226,11 @@ def _certificate_changes(
             Change(
                 "cert_replaced",
                 "info",
-                f"certificate replaced: now issued by {leaf.get('issuer', '?')}, expires "
-                f"{_date(leaf)} (was {_date(old_leaf)}, issuer {old_leaf.get('issuer', '?')})",
+                "certificate replaced: " + "; ".join(_leaf_differences(old_leaf, leaf)),
                 ["all"],
                 detail={
-                    "old": {k: old_leaf.get(k) for k in ("sha256", "issuer", "not_after")},
-                    "new": {k: leaf.get(k) for k in ("sha256", "issuer", "not_after")},
+                    "old": {k: old_leaf.get(k) for k in _COMPARED},
+                    "new": {k: leaf.get(k) for k in _COMPARED},
                 },
             )
         )
