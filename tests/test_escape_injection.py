@@ -256,3 +256,13 @@ def test_safe_console_escapes_text_it_was_given_raw(tmp_path):
     written = SGR.sub("", path.read_text(encoding="utf-8"))
     assert RAW.search(written) is None
     assert "[bold]" in written and "[link=http://x]c[/link]" in written
+
+
+def test_console_output_to_a_file_has_no_trailing_spaces(certcheck_cmd, sample_dir):
+    proc = _run(certcheck_cmd, "check-cert", sample_dir / "expired.pem", "--ca-file",
+                sample_dir / "ca.pem", "--verbose")
+    assert proc.stdout.count("\n") > 5
+    assert [line for line in proc.stdout.splitlines() if line != line.rstrip(" ")] == []
+    # the table is still a table: the columns line up
+    header, first = proc.stdout.splitlines()[:2]
+    assert header.index("Target") == first.index("expired.example.test")

@@ -100,8 +100,45 @@ class SafeConsole(Console):
     def render(
         self, renderable: RenderableType, options: ConsoleOptions | None = None
     ) -> Iterable[Segment]:
-        for segment in super().render(renderable, options):
-            if segment.control or is_visible(segment.text):
-                yield segment
-            else:
-                yield Segment(visible(segment.text, keep_newlines=True), segment.style)
+        safe = (
+            segment
+            if segment.control or is_visible(segment.text)
+            else Segment(visible(segment.text, keep_newlines=True), segment.style)
+            for segment in super().render(renderable, options)
+        )
+        if self.is_terminal:
+            yield from safe
+            return
+        # Into a file or a pipe: no trailing spaces (rich pads table cells to the width).
+        yield from _without_trailing_spaces(safe)
+
+
+def _rstrip_line(out: list[Segment]) -> None:
+    """Drop the spaces that end the line being built in ``out`` (up to the last newline)."""
+    while out and not out[-1].control:
+        text = out[-1].text
+        if text.endswith("\n"):
+            return
+        stripped = text.rstrip(" ")
+        if stripped:
+            if stripped != text:
+                out[-1] = Segment(stripped, out[-1].style)
+            return
+        out.pop()
+
+
+def _without_trailing_spaces(segments: Iterable[Segment]) -> list[Segment]:
+    out: list[Segment] = []
+    for segment in segments:
+        if segment.control or "\n" not in segment.text:
+            out.append(segment)
+            continue
+        *lines, last = segment.text.split("\n")
+        for line in lines:
+            if line:
+                out.append(Segment(line, segment.style))
+            _rstrip_line(out)
+            out.append(Segment("\n", segment.style))
+        if last:
+            out.append(Segment(last, segment.style))
+    return out
