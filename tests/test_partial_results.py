@@ -40,3 +40,25 @@ def test_the_same_target_with_time_enough_is_scanned(run_cli, good_server, sampl
             "--ca-file", sample_dir / "ca.pem", "--json", out, timeout=120)
     (result,) = json.loads(out.read_text(encoding="utf-8"))["results"]
     assert result["status"] == "scanned"
+
+
+def test_without_a_terminal_progress_is_a_line_on_stderr(certcheck_cmd, sample_set, sample_dir):
+    import os
+    import subprocess
+
+    sample = sample_set.get("good_rsa")
+    with serving([ServerSpec(f"g{i}", sample.chain_pem, sample.key_pem) for i in range(3)]) as s:
+        args = []
+        for server in s:
+            target = f"{sample.host}:{server.port}"
+            args += [target, "--resolve", f"{target}:127.0.0.1"]
+        env = {**os.environ, "CERTCHECK_PROGRESS_SECONDS": "0"}
+        common = [*certcheck_cmd, "scan", *args, "--ca-file", str(sample_dir / "ca.pem")]
+        loud = subprocess.run(common, capture_output=True, text=True, env=env, timeout=120)
+        quiet = subprocess.run([*common, "--quiet"], capture_output=True, text=True, env=env,
+                               timeout=120)
+    lines = [ln for ln in loud.stderr.splitlines() if "target(s) done" in ln]
+    assert lines[-1].startswith("certcheck: 3 of 3 target(s) done"), loud.stderr
+    assert "ETA" in lines[0]
+    assert "target(s) done" not in quiet.stderr
+    assert quiet.returncode == loud.returncode  # only the progress lines differ

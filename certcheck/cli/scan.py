@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -118,6 +119,12 @@ def scan(
     ] = None,
     verbose: Verbose = False,
     clients: Clients = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No progress on stderr (the reports are written as usual)."
+        ),
+    ] = False,
     fetch_aia: Annotated[
         bool,
         typer.Option(
@@ -151,7 +158,10 @@ def scan(
 
     keep_all = bool(files.json or files.html or files.junit or files.sarif or save_facts)
     try:
-        with _jsonl_writer(files, policy, fail_on) as write_line, _progress(plan.count) as tick:
+        with (
+            _jsonl_writer(files, policy, fail_on) as write_line,
+            _progress(plan.count, quiet) as tick,
+        ):
 
             def on_result(result: TargetResult) -> None:
                 if write_line:
@@ -237,11 +247,41 @@ class _RateColumn(ProgressColumn):
         return Text(f"{speed:.1f}/s" if speed else "-/s")
 
 
+#: seconds between progress lines when stderr is not a terminal (cron, CI logs)
+PROGRESS_EVERY = float(os.environ.get("CERTCHECK_PROGRESS_SECONDS", "10"))
+
+
+def _log_ticker(total: int) -> Callable[[], None]:
+    """A progress line on stderr every PROGRESS_EVERY seconds: count, rate, ETA."""
+    started = time.monotonic()
+    state = {"done": 0, "last": started}
+
+    def tick() -> None:
+        state["done"] += 1
+        now = time.monotonic()
+        done = state["done"]
+        if now - state["last"] < PROGRESS_EVERY and done < total:
+            return
+        state["last"] = now
+        rate = done / max(now - started, 1e-6)
+        left = (total - done) / rate if rate else 0.0
+        eta = f", ETA {int(left // 60)}m{int(left % 60):02d}s" if done < total else ""
+        err.print(
+            f"certcheck: {done} of {total} target(s) done, {rate:.1f}/s{eta}", markup=False
+        )
+
+    return tick
+
+
 @contextlib.contextmanager
-def _progress(total: int) -> Iterator[Callable[[], None]]:
-    """A progress bar (count, rate, ETA) on a terminal for multi-target scans."""
-    if total <= 1 or not err.is_terminal:
+def _progress(total: int, quiet: bool = False) -> Iterator[Callable[[], None]]:
+    """A progress bar (count, rate, ETA) on a terminal for multi-target scans; without a
+    terminal a line every few seconds, so a long scan in cron or CI is seen to be alive."""
+    if total <= 1 or quiet:
         yield lambda: None
+        return
+    if not err.is_terminal:
+        yield _log_ticker(total)
         return
     columns = (
         TextColumn("scanning"),
