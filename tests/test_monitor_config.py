@@ -26,7 +26,9 @@ def error_of(text: str) -> str:
 
 def test_example_config_is_valid_and_documents_every_channel(monkeypatch):
     config = parse(EXAMPLE_CONFIG)
-    assert [t.key for t in config.targets] == ["example.com:443"]
+    # a placeholder under the reserved .example TLD: never a live public host
+    assert [t.key for t in config.targets] == ["www.your-domain.example:443"]
+    assert all(t.key.split(":")[0].endswith(".example") for t in config.targets)
     assert config.channels == {}
     assert config.history_url == f"sqlite:///{BASE / 'certcheck-history.db'}"
     # Uncommenting the example channels gives a valid configuration with all six types.

@@ -42,8 +42,10 @@ path = "certcheck-history.db"   # SQLite file, created on the first run
 
 # One [[targets]] block per endpoint.  host (required) takes the same forms as
 # `certcheck scan`: host, host:port, https://host[:port]/path, wss://host[:port].
+# Replace the placeholder below with your own host: ".example" names never resolve
+# (RFC 2606), so a run before editing reports the target unreachable and scans nothing.
 [[targets]]
-host = "example.com"
+host = "www.your-domain.example"
 tags = ["prod"]
 owner = "web team <web@example.com>"
 
