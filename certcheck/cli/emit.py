@@ -12,6 +12,7 @@ from certcheck.model import TargetResult
 from certcheck.pipeline import exit_code
 from certcheck.report import console as console_report
 from certcheck.report import jsondoc
+from certcheck.report.nagios import nagios_line
 from certcheck.report.outputs import OutputError, ReportFiles, write_reports
 
 
@@ -28,6 +29,7 @@ def emit(
     jsonl_done: bool = False,
     code: int | None = None,
     interrupted: bool = False,
+    nagios: bool = False,
 ) -> int:
     """Write the reports and the console summary; return the exit code.
 
@@ -48,6 +50,12 @@ def emit(
             write_reports(document, files, jsonl_done=jsonl_done)
         except OutputError as exc:
             fail_usage(str(exc))
+    if nagios:
+        # a plugin: one status line instead of the console summary, and its exit code
+        line, plugin_code = nagios_line(results, policy.profile)
+        if not files.to_stdout:
+            out.print(line, markup=False, soft_wrap=True)
+        return plugin_code if not interrupted else code
     if not files.to_stdout:
         console_report.print_results(results, out, verbose, clients)
         console_report.print_totals(results, out, now)

@@ -25,6 +25,7 @@ from certcheck.cli.options import (
     JsonOut,
     JunitOut,
     LangOpt,
+    Nagios,
     Profile,
     ProfileFile,
     SarifOut,
@@ -70,6 +71,7 @@ def evaluate(
     sarif: SarifOut = None,
     verbose: Verbose = False,
     clients: Clients = False,
+    nagios: Nagios = False,
 ) -> None:
     """Evaluate saved facts again, offline (no network).
 
@@ -111,6 +113,7 @@ def evaluate(
             json_out=json_out,
             verbose=verbose,
             clients=clients,
+            nagios=nagios,
             files=files,
         )
     )
@@ -195,6 +198,7 @@ def check_cert(
     junit: JunitOut = None,
     sarif: SarifOut = None,
     verbose: Verbose = False,
+    nagios: Nagios = False,
 ) -> None:
     """Check a certificate chain from a file: the certificate rules, no network."""
     files = report_files(json_out, html, lang, jsonl_out, junit, sarif)
@@ -231,6 +235,7 @@ def check_cert(
             json_out=json_out,
             verbose=verbose,
             files=files,
+            nagios=nagios,
         )
     )
 

@@ -68,6 +68,14 @@ JsonOut = Annotated[
         help="Write the JSON results document to FILE ('-' for standard output).",
     ),
 ]
+Nagios = Annotated[
+    bool,
+    typer.Option(
+        "--nagios",
+        help="Nagios/Icinga plugin mode: one status line (CERTCHECK OK|WARNING|CRITICAL|"
+        "UNKNOWN - ... | perfdata: days left per certificate) and exit codes 0/1/2/3.",
+    ),
+]
 Verbose = Annotated[
     bool, typer.Option("--verbose", "-v", help="Show info findings and fix advice.")
 ]

@@ -40,6 +40,7 @@ from certcheck.cli.options import (
     JsonOut,
     JunitOut,
     LangOpt,
+    Nagios,
     Profile,
     ProfileFile,
     Resolve,
@@ -119,6 +120,7 @@ def scan(
     ] = None,
     verbose: Verbose = False,
     clients: Clients = False,
+    nagios: Nagios = False,
     quiet: Annotated[
         bool,
         typer.Option(
@@ -200,6 +202,7 @@ def scan(
         json_out=json_out,
         verbose=verbose,
         clients=clients,
+        nagios=nagios,
         files=files,
         jsonl_done=True,
         code=EXIT_INTERRUPTED if outcome.interrupted else outcome.exit_code,
