@@ -234,6 +234,22 @@ def print_results(
             _print_clients(result, console)
 
 
+def phones_line(results: list[TargetResult]) -> str | None:
+    """The headline a reader wants when the overall counts look worse than they are: do
+    current phones connect, and is it only old Android that fails?  None when every
+    scanned target passes, or none was scanned."""
+    scanned = [r for r in results if r.facts.ok]
+    if not scanned or all(r.overall == "pass" for r in scanned):
+        return None
+    current = [r for r in scanned if r.verdicts.get("ios") != "fail"
+               and r.verdicts.get("android") != "fail"]
+    old_only = [r for r in current if r.verdicts.get("android_legacy") == "fail"]
+    line = f"current phones (iOS, Android): {len(current)} of {len(scanned)} target(s) accepted"
+    if old_only:
+        line += f"; old Android (4.x) fails on {len(old_only)} of them"
+    return line
+
+
 def print_totals(
     results: list[TargetResult], console: Console, now: datetime | None = None
 ) -> None:
@@ -245,6 +261,9 @@ def print_totals(
     console.print()
     when = f" (evaluated at {now.isoformat(timespec='seconds')})" if now else ""
     console.print(Text(f"{len(results)} target(s): " + ", ".join(parts) + when))
+    phones = phones_line(results)
+    if phones:
+        console.print(Text(phones, "bold"))
     note = stale_note(now.date()) if now else None
     if note:
         console.print(Text(note, "dim"))
