@@ -82,3 +82,15 @@ def test_catalog_variants_name_only_known_fields():
         for name, variant in entry.get("variants", {}).items():
             assert set(variant) <= {"title", "severity", "platforms", "breaks"}, (rule_id, name)
             assert set(variant) != set(), (rule_id, name)
+
+
+def test_every_english_ui_string_has_its_chinese_text():
+    en = tomllib.loads((ROOT / "templates" / "i18n" / "en.toml").read_text("utf-8"))
+    zh = tomllib.loads((ROOT / "templates" / "i18n" / "zh.toml").read_text("utf-8"))
+    for section, table in en.items():
+        if not isinstance(table, dict):
+            continue
+        missing = sorted(set(table) - set(zh.get(section, {})))
+        assert missing == [], (section, missing)
+        empty = sorted(k for k, v in zh.get(section, {}).items() if not str(v).strip())
+        assert empty == [], (section, empty)
