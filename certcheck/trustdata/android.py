@@ -35,10 +35,10 @@ from importlib import resources
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certcheck.trustdata import TableBuilder, TrustDataError, UpstreamFile, register
+from certcheck.trustdata.fields import key_label, one_cell
 
 VERSIONS = "platforms/android_versions.tsv"
 ROOTS = "platforms/android_roots.tsv"
@@ -171,31 +171,12 @@ def _name(cert: x509.Certificate) -> str:
     return " / ".join(org[:1] + ou[:1]) or subject.rfc4514_string()
 
 
-def _key(cert: x509.Certificate) -> str:
-    key = cert.public_key()
-    if isinstance(key, rsa.RSAPublicKey):
-        return f"RSA-{key.key_size}"
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return f"EC-{key.curve.name}"
-    if isinstance(key, dsa.DSAPublicKey):
-        return f"DSA-{key.key_size}"
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return "Ed25519"
-    if isinstance(key, ed448.Ed448PublicKey):
-        return "Ed448"
-    return "other"
-
-
-def _clean(value: str) -> str:
-    return value.replace("\t", " ").replace("\n", " ").replace("\r", " ")
-
-
 def cert_facts(cert: x509.Certificate) -> dict[str, str]:
     return {
-        "name": _clean(_name(cert)),
-        "subject": _clean(cert.subject.rfc4514_string()),
+        "name": one_cell(_name(cert)),
+        "subject": one_cell(cert.subject.rfc4514_string()),
         "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "key": _key(cert),
+        "key": key_label(cert),
     }
 
 

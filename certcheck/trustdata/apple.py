@@ -44,11 +44,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from certcheck.trustdata import TableBuilder, TrustDataError, UpstreamFile, register
+from certcheck.trustdata.fields import key_label, one_cell
 
 TABLE = "platforms/apple_roots.tsv"
 VERSIONS = "platforms/apple_versions.tsv"
@@ -203,28 +203,6 @@ def _display_name(cert: x509.Certificate) -> str:
     return " / ".join(p for p in (org, unit) if p) or cert.subject.rfc4514_string()
 
 
-def _key(cert: x509.Certificate) -> str:
-    try:
-        key = cert.public_key()
-    except ValueError:
-        return "unknown"
-    if isinstance(key, rsa.RSAPublicKey):
-        return f"RSA-{key.key_size}"
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return f"EC-{key.curve.name}"
-    if isinstance(key, dsa.DSAPublicKey):
-        return f"DSA-{key.key_size}"
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return "Ed25519"
-    if isinstance(key, ed448.Ed448PublicKey):
-        return "Ed448"
-    return "unknown"
-
-
-def _clean(text: str) -> str:
-    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
-
-
 def present_in_spec(present: list[str], labels: list[str]) -> str:
     """Release labels -> ``"9.0..10.2,12.0.."`` (ranges in table order; open end = newest)."""
     index = {label: i for i, label in enumerate(labels)}
@@ -347,7 +325,7 @@ def _row(sha: str, cert: x509.Certificate, status: str, present_in: str) -> dict
         "name": _display_name(cert),
         "subject": cert.subject.rfc4514_string(),
         "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "key": _key(cert),
+        "key": key_label(cert),
         "type": "root" if cert.issuer == cert.subject else "intermediate",
         "status": status,
         "present_in": present_in,
@@ -371,7 +349,7 @@ def _table(
         snapshot=snapshot.isoformat() if snapshot else "unknown",
     )
     lines = sorted(
-        (row["name"].casefold(), "\t".join(_clean(row[c]) for c in COLUMNS)) for row in rows
+        (row["name"].casefold(), "\t".join(one_cell(row[c]) for c in COLUMNS)) for row in rows
     )
     return header + "\t".join(COLUMNS) + "\n" + "".join(line + "\n" for _, line in lines)
 
