@@ -82,10 +82,9 @@ def evaluate(
     files = report_files(json_out, html, lang, jsonl_out, junit, sarif)
     text = read_file(facts_file, "facts file").decode("utf-8", "replace")
     try:
-        facts = jsondoc.load_facts(text, str(facts_file))
+        facts, recorded = jsondoc.load_facts_document(text, str(facts_file))
     except jsondoc.DocumentError as exc:
         fail_usage(str(exc))
-    recorded = jsondoc.recorded_policy(text)
     ca_pem = None
     if ca_file is None and isinstance(recorded.get("ca_pem"), str):
         ca_pem = recorded["ca_pem"].encode("ascii", "replace")

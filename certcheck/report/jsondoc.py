@@ -95,24 +95,18 @@ def policy_record(policy: Any) -> dict[str, Any]:
     }
 
 
-def recorded_policy(text: str) -> dict[str, Any]:
-    """The ``policy`` a facts document recorded ({} when none, or not a facts document)."""
-    try:
-        data = load_json(text, "facts")
-    except LoadError:
-        return {}
-    if not isinstance(data, dict) or data.get("kind") != FACTS_KIND:
-        return {}
-    policy = data.get("policy")
-    return policy if isinstance(policy, dict) else {}
-
-
 def dumps(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def load_facts(text: str, source: str) -> list[ServerFacts]:
-    """Facts from a ``--save-facts`` file, a ``--json`` results document or ``--jsonl`` lines.
+    """Facts from a ``--save-facts`` file, a ``--json`` results document or ``--jsonl`` lines
+    (see :func:`load_facts_document`)."""
+    return load_facts_document(text, source)[0]
+
+
+def load_facts_document(text: str, source: str) -> tuple[list[ServerFacts], dict[str, Any]]:
+    """The facts of a document, and the ``policy`` a facts file recorded ({} when none).
 
     The document is checked against the published schema first, then each entry by
     :meth:`ServerFacts.from_dict`; either way a :class:`DocumentError` names the file
@@ -168,4 +162,5 @@ def load_facts(text: str, source: str) -> list[ServerFacts]:
             facts.append(ServerFacts.from_dict(item))
         except FieldError as exc:
             raise DocumentError(f"{source}: {exc.within(*where)}") from None
-    return facts
+    policy = data.get("policy") if field == "facts" else None
+    return facts, policy if isinstance(policy, dict) else {}
