@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from certcheck.catalog import load_catalog
-from certcheck.core.times import whole_days
+from certcheck.core.times import DAY, whole_days
 from certcheck.model import SEVERITY_ORDER, VERDICT_PLATFORMS
 
 PLATFORM_NAMES = {
@@ -28,7 +28,6 @@ PLATFORM_NAMES = {
     "all": "all platforms",
 }
 _VERDICT_RANK = {"pass": 0, "unknown": 0, "warn": 1, "fail": 2}
-DAY = 86400.0
 
 
 def platform_names(platforms: list[str]) -> str:
