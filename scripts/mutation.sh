@@ -26,16 +26,16 @@ PY="$ROOT/.venv/bin/python"
 MODULE="${1:-}"
 JOBS="${JOBS:-1}"
 TESTS=(
-    tests/test_cert_rules.py
-    tests/test_cipher_rules.py
-    tests/test_protocol_rules.py
-    tests/test_names.py
-    tests/test_distrust_eval.py
-    tests/test_ct_stapling.py
-    tests/test_simulation.py
+    tests/evaluate/test_cert_rules.py
+    tests/evaluate/test_cipher_rules.py
+    tests/evaluate/test_protocol_rules.py
+    tests/core/test_names.py
+    tests/evaluate/test_distrust_eval.py
+    tests/evaluate/test_ct_stapling.py
+    tests/evaluate/test_simulation.py
     tests/test_policyfile.py
-    tests/test_rules_near_miss.py
-    tests/test_webpki_conformance.py
+    tests/evaluate/test_rules_near_miss.py
+    tests/evaluate/test_webpki_conformance.py
 )
 
 if ! "$PY" -c "import mutmut" 2>/dev/null; then

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -361,6 +363,14 @@ def history(
         Path | None,
         typer.Option("--html", metavar="FILE", help="Write the HTML change log and timeline."),
     ] = None,
+    json_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--json",
+            metavar="FILE",
+            help="Write the same as a certcheck-history JSON document ('-' for stdout).",
+        ),
+    ] = None,
     limit: Annotated[
         int,
         typer.Option(
@@ -384,19 +394,44 @@ def history(
                 f"no history yet in {store.label} (certcheck monitor creates it)", markup=False
             )
             return
-        if html is not None:
-            from certcheck.monitor.history_html import render_history
-
-            page = render_history(store, since=moment, target=target, thresholds=thresholds)
-            try:
-                html.write_text(page, encoding="utf-8")
-            except OSError as exc:
-                fail_usage(f"--html {str(html)!r}: {exc.strerror or exc}")
-            out.print(f"wrote {html}", markup=False)
+        if html is not None or json_path is not None:
+            _write_history(store, moment, target, thresholds, html, json_path)
             return
         _print_history(store, moment, target, limit)
     finally:
         store.close()
+
+
+def _write_history(
+    store: Store,
+    since: datetime | None,
+    target: str | None,
+    thresholds: tuple[int, ...],
+    html: Path | None,
+    json_path: Path | None,
+) -> None:
+    """The history document as JSON and/or its HTML page: one document, read once."""
+    from certcheck.monitor.history_document import history_document
+    from certcheck.report.history_page import render_history
+
+    document = history_document(store, since=since, target=target, thresholds=thresholds)
+    if json_path is not None:
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        if str(json_path) == "-":
+            sys.stdout.write(text)
+        else:
+            _write_file("--json", json_path, text, to_stdout=True)
+    if html is not None:
+        _write_file("--html", html, render_history(document), str(json_path) != "-")
+
+
+def _write_file(option: str, path: Path, text: str, to_stdout: bool) -> None:
+    """Write ``text``; say so on stdout, or on stderr when stdout carries the JSON."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail_usage(f"{option} {str(path)!r}: {exc.strerror or exc}")
+    (out if to_stdout else err).print(f"wrote {path}", markup=False)
 
 
 def _prune(config_path: Path, db: str | None, keep_days: int | None) -> None:

@@ -8,7 +8,7 @@ channels    per-channel payloads and signing (webhook, Slack, WeCom, DingTalk, F
 delivery    sending with retries; the outbox that keeps undelivered alerts for the next run
 metrics     node_exporter textfile
 run         one monitor run, tying the above to the scan pipeline
-history_html  the HTML change log and per-target timeline
+history_document  the certcheck-history document (history --json; its page is report/history_page)
 """
 
 #: The configuration file name commands look for by default.

@@ -1,7 +1,7 @@
 """Regenerate rules/platforms/chrome_roots.tsv from the committed upstream copy.
 
 Run from the repository root: ``.venv/bin/python tests/data/upstream/chrome/regenerate.py``.
-tests/test_chrome_store.py checks that the shipped table equals this output.
+tests/trustdata/test_chrome_store.py checks that the shipped table equals this output.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ The copy's first line, a benchmark marker that is not part of Chromium's file, i
 are its additional_certs that carry only eutl: true (they give no rows): see
 tests/data/upstream/chrome/SOURCE.md. Cross-check: 100 of its 104 trust_anchors are in
 certifi 2026.10.19, the other 4 in platforms/apple_roots.tsv or android_roots.tsv; the
-sct_not_after cut-offs match rules/distrusted_cas.toml (tests/test_chrome_store.py).
+sct_not_after cut-offs match rules/distrusted_cas.toml (tests/trustdata/test_chrome_store.py).
 Snapshot: the copy is undated; 2026-06-26, DigiCert's notice of the newest constraints it
 carries (https://knowledge.digicert.com/alerts/google-chrome-root-removal-trusted-root-g4-\
 assured-id-g2-id-g3, last modified), stands for its date."""

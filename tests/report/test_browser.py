@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 from _reportdocs import demo_document, many_targets, result_for
+from paths import TESTS
 
 from certcheck.report.html import render_html
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = TESTS / "artifacts"
 LAUNCH_ARGS = [
     "--headless",
     "--no-sandbox",

@@ -4,7 +4,7 @@ The parser reads real upstream text (tests/data/upstream/chrome/, see SOURCE.md 
 the trust tests use generated certificates.  Where a chain must end at a tabulated Chrome
 anchor, a stand-in root carries that anchor's subject name: the tables hold fingerprints
 and names, so a tabulated root that the trust store given to the evaluation lacks is
-matched by subject name (as in tests/test_simulation.py).
+matched by subject name (as in tests/evaluate/test_simulation.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import importlib.util
 import struct
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from paths import DATA, ROOT
 
 from certcheck.evaluate.certinfo import fingerprint
 from certcheck.evaluate.client_trust import ChainTrust, chrome_constraint_problem, store_view
@@ -46,10 +46,10 @@ from certcheck.trustdata.chrome import (
 )
 from certcheck.trustdata.update import snapshot_of
 
-DATA = Path(__file__).parent / "data" / "upstream" / "chrome"
+DATA = DATA / "upstream" / "chrome"
 FULL = (DATA / "root_store.textproto").read_bytes()
 EXCERPT = (DATA / "excerpt.textproto").read_bytes()
-TABLE = Path(__file__).parents[1] / "rules" / "platforms" / "chrome_roots.tsv"
+TABLE = ROOT / "rules" / "platforms" / "chrome_roots.tsv"
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 HOST = "api.example.test"

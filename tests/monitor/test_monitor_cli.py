@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -10,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_monitor_support import (  # noqa: F401
+from monitorkit import (  # noqa: F401
     HangingServer,
     MiniCA,
     closed_port,
@@ -21,6 +22,8 @@ from test_monitor_support import (  # noqa: F401
 )
 
 from certcheck.monitor.example import EXAMPLE_CONFIG
+from certcheck.report.history_page import render_history
+from certcheck.report.schema import validation_errors
 
 
 @pytest.fixture
@@ -130,6 +133,21 @@ def test_monitor_quiet_history_and_html(cli, inproc, ca, tmp_path, receiver):
         assert "<h2>Change log</h2>" in text and "hostname_mismatch" in text
         assert f"bad.example.test:{bad.port}" in text and "<svg" in text
         assert "wecom-key-2718" not in text
+
+        # --json: the document the page is rendered from; it validates against the schema
+        # and the page shows what it holds (no second read of the database).
+        code, dumped, problem = inproc("history", "--config", path, "--json", "-")
+        assert code == 0, problem
+        document = json.loads(dumped)
+        assert document["kind"] == "certcheck-history"
+        assert validation_errors(document) == []
+        bad_rows = [t for t in document["targets"] if t["target"].startswith("bad.")]
+        assert bad_rows and all(r["overall"] == "fail" for r in bad_rows[0]["results"])
+        assert [r["id"] for r in document["runs"]] == [3, 2, 1]
+        assert any("hostname_mismatch" in c["summary"] for c in document["changes"])
+        assert render_history(document).count("<tr>") == text.count("<tr>")
+        broken = {**document, "runs": [{"id": "x"}]}
+        assert validation_errors(broken)
     finally:
         good.stop()
         bad.stop()
@@ -252,7 +270,7 @@ def test_overlapping_runs_exit_with_a_clear_message_or_wait(cli, certcheck_cmd, 
             )
             assert "Traceback" not in busy.stderr
             # A run of the same targets with --wait queues behind the first one (runs of
-            # other targets do not wait: tests/test_monitor_fleet.py).
+            # other targets do not wait: tests/monitor/test_monitor_fleet.py).
             waited = cli("monitor", "--config", path, "--wait", "120")
             assert waited.returncode == 3, waited.stderr  # hang.example.test: unreachable
             assert running.wait(timeout=60) == 3

@@ -9,9 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
-from test_monitor_support import (  # noqa: F401
+from monitorkit import (  # noqa: F401
     MiniCA,
     closed_port,
     config_text,
@@ -22,6 +20,8 @@ from test_monitor_support import (  # noqa: F401
     serve,
     swap,
 )
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from certcheck.monitor import schema
 from certcheck.monitor.config import load_config
@@ -300,11 +300,12 @@ def test_secrets_stay_out_of_history_metrics_and_reports(ca, tmp_path, receiver,
         outcome = run(path, datetime.now(UTC), textfile=tmp_path / "m.prom")
         assert outcome.alerts and outcome.delivery.failed
         assert hook.requests[0].query["access_token"] == ["robot-key-0a9b8c"]
-        from certcheck.monitor.history_html import render_history
+        from certcheck.monitor.history_document import history_document
+        from certcheck.report.history_page import render_history
 
         store = Store.open(f"sqlite:///{tmp_path / 'history.db'}")
         try:
-            page = render_history(store, since=None, target=None)
+            page = render_history(history_document(store, since=None, target=None))
         finally:
             store.close()
         raw = b"".join(p.read_bytes() for p in tmp_path.glob("history.db*"))

@@ -4,8 +4,8 @@ The builder tests make tag archives in the layout GitHub serves for
 apple-oss-distributions/security_certificates (``<repo>-<tag>/certificates/roots/…``) from
 real root certificates (certifi's bundle): human file names as in the old tags, SHA-256
 file names as in the new ones, DER and PEM.  Chains that must end at a tabulated Apple root
-(ISRG Root X1 / X2) use stand-in roots with the real subject name, as tests/test_simulation.py
-explains: only the root's fingerprint in the tables decides a store's answer.
+(ISRG Root X1 / X2) use stand-in roots with the real subject name, as the simulation tests
+explain: only the root's fingerprint in the tables decides a store's answer.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from test_simulation import NO_ROOTS, modern_facts
+from simkit import NO_ROOTS, modern_facts
 
 from certcheck import platforms
 from certcheck.evaluate.client_trust import store_view

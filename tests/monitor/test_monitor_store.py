@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from monitorkit import MiniCA, closed_port, history_url_fixture, pg_url_fixture  # noqa: F401
 from sqlalchemy import inspect, select, text
-from test_monitor_support import MiniCA, closed_port, history_url_fixture, pg_url_fixture  # noqa: F401
 
 from certcheck.evaluate import Policy, evaluate
 from certcheck.model import ScanError, ServerFacts, Target

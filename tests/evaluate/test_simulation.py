@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+from simkit import HOST, NO_ROOTS, modern_facts
 
 from certcheck import samples
 from certcheck.catalog import load_profiles
@@ -33,7 +34,6 @@ from certcheck.model import ServerFacts, Target
 from certcheck.platforms import client_profiles
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-HOST = "api.example.test"
 PROFILE = load_profiles()["wechat"]
 PROFILES = {p.id: p for p in client_profiles()}
 EC_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -111,8 +111,6 @@ LEAF_KEY = ec.generate_private_key(ec.SECP256R1())
 LEAF = cert(cn(HOST), LEAF_KEY, INTER.subject, INTER_KEY, host=HOST, aia="http://ca.test/i.der")
 PRIVATE = TrustStore(system=[], extra=[ROOT])
 # cryptography refuses an empty Store: an unrelated anchor stands for "no usable root".
-UNRELATED = cert(cn("Unrelated Root"), EC_KEY, ca=True, days=(-10, 3000))
-NO_ROOTS = TrustStore(system=[], extra=[UNRELATED])
 
 # Stand-ins for Let's Encrypt: R3 under "ISRG Root X1", ISRG cross-signed by "DST Root CA X3".
 ISRG_KEY = ec.generate_private_key(ec.SECP384R1())
@@ -124,33 +122,6 @@ LE_LEAF = cert(cn(HOST), LEAF_KEY, R3.subject, R3_KEY, host=HOST)
 
 def cross_sign(days: tuple[int, int]) -> x509.Certificate:
     return cert(ISRG_NAME, ISRG_KEY, DST_NAME, DST_KEY, ca=True, days=days)
-
-
-def modern_facts(chain: list[str], **changes) -> ServerFacts:
-    """A TLS 1.2 + 1.3 server with ECDHE-ECDSA suites, as the probe would report it."""
-    facts = ServerFacts(
-        target=Target(HOST, 443),
-        scanned_at="2026-06-01T00:00:00Z",
-        chain=chain,
-        protocols={
-            "SSLv3": False,
-            "TLSv1.0": False,
-            "TLSv1.1": False,
-            "TLSv1.2": True,
-            "TLSv1.3": True,
-        },
-        cipher_suites={
-            "TLSv1.2": [
-                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-                "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-                "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
-            ],
-            "TLSv1.3": ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"],
-        },
-        groups={"TLSv1.2": ["x25519", "secp256r1"], "TLSv1.3": ["x25519", "secp256r1"]},
-        server_cipher_order={"TLSv1.2": True, "TLSv1.3": True},
-    )
-    return replace(facts, **changes)
 
 
 def by_id(results) -> dict:

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
-from test_monitor_support import (  # noqa: F401
+from monitorkit import (  # noqa: F401
     MiniCA,
     closed_port,
     config_text,
@@ -31,6 +30,7 @@ from test_monitor_support import (  # noqa: F401
     pg_url_fixture,
     serve,
 )
+from sqlalchemy import func, select
 
 from certcheck.model import ScanError, ServerFacts, Target, TargetResult
 from certcheck.monitor import schema

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from test_monitor_support import closed_port, inproc_fixture, receiver_fixture  # noqa: F401
+from monitorkit import closed_port, inproc_fixture, receiver_fixture  # noqa: F401
 
 from certcheck.monitor.alerts import Message
 from certcheck.monitor.config import parse_config

@@ -27,13 +27,14 @@ from pathlib import Path
 import pytest
 from chaingen import leaf, root
 from cryptography.hazmat.primitives.serialization import Encoding
+from paths import DATA
 
 from certcheck import datadir, freshness, platforms
 from certcheck.trustdata import TableBuilder, TrustDataError, UpstreamFile
 from certcheck.trustdata import android as android_builder
 from certcheck.trustdata import update as updater
 
-DATA = Path(__file__).parent / "data" / "upstream" / "android"
+DATA = DATA / "upstream" / "android"
 ARCHIVE_PATH = (
     "/platform/external/conscrypt/+archive/refs/heads/main/apex/ca-certificates/files.tar.gz"
 )

@@ -25,8 +25,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select, text
-from test_monitor_support import (  # noqa: F401
+from monitorkit import (  # noqa: F401
     MiniCA,
     closed_port,
     history_url_fixture,
@@ -34,6 +33,7 @@ from test_monitor_support import (  # noqa: F401
     pg_url_fixture,
     receiver_fixture,
 )
+from sqlalchemy import select, text
 
 from certcheck.model import ScanError, ServerFacts, Target, TargetResult
 from certcheck.monitor import migrations, schema

@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from monitorkit import MiniCA, config_text, inproc_fixture, serve  # noqa: F401
 from test_monitor_notify import channels, message
-from test_monitor_support import MiniCA, config_text, inproc_fixture, serve  # noqa: F401
 
 from certcheck.model import ScanError, ServerFacts, Target, TargetResult
 from certcheck.monitor.delivery import (

@@ -22,12 +22,12 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from paths import ROOT
 
 from certcheck.core.tls import (
     CIPHER_NAMES,
@@ -122,7 +122,7 @@ def openssl_can_serve(cipher: str) -> bool:
 
 def test_suite_table_covers_every_client_profile_suite() -> None:
     """Every suite and group a simulated client offers has an entry (rules/clients.toml)."""
-    profiles = tomllib.loads((Path(__file__).parents[1] / "rules" / "clients.toml").read_text())
+    profiles = tomllib.loads((ROOT / "rules" / "clients.toml").read_text())
     clients = profiles["client"]
     assert len(clients) >= 30
     offered = {n for c in clients for n in c["cipher_suites"] + c["tls13_cipher_suites"]}

@@ -20,12 +20,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
+from paths import DATA
 
 from certcheck import platforms
 from certcheck.core.tls import CIPHER_NAMES
 from certcheck.model import PROTOCOLS
 
-DATA = Path(__file__).parent / "data"
+DATA = DATA
 ISRG_X1 = "96bcec06264976f37460779acf28c5a7cfe8a3c0aae11a8ffcee05c0bddf08c6"
 ISRG_X2 = "69729b8e15a86efc177a57afb7171dfc64add28c2fca8cf1507e34453ccb1470"
 DST_X3 = "0687260331a72403d909f105e69bcf0d32e1bd2493ffc6d9206d11bcd6770739"

@@ -22,13 +22,14 @@ import pytest
 from _reportdocs import HOSTILE, demo_document, hostile_document
 from jsonschema import Draft4Validator, Draft202012Validator
 from lxml import etree
+from paths import DATA
 
 from certcheck.catalog import load_catalog
 from certcheck.report import jsondoc, jsonl, schema
 from certcheck.report.junit import junit_xml
 from certcheck.report.sarif import sarif_document
 
-JUNIT_XSD = Path(__file__).parent / "data" / "junit.xsd"
+JUNIT_XSD = DATA / "junit.xsd"
 
 
 @pytest.fixture(scope="module")

@@ -97,7 +97,7 @@ def test_sample_fires_what_it_should(name, sample_set, scanned):
     if sample.server.get("min_version", "TLSv1.2") != "TLSv1.0":
         allowed.add("legacy_tls_missing")
     # The handshake simulation names the clients that a sample's problem (or the
-    # TLS 1.2 floor) leaves behind: tests/test_simulation.py covers it.
+    # TLS 1.2 floor) leaves behind: tests/evaluate/test_simulation.py covers it.
     allowed.add("client_handshake_fails")
     unexpected = fired(result, "error", "warning") - allowed
     assert not unexpected, f"{name}: unexpected findings {sorted(unexpected)}"

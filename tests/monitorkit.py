@@ -1,4 +1,4 @@
-"""Shared helpers for the tests/test_monitor_*.py files (this module holds no tests).
+"""Shared helpers for the tests/monitor/test_monitor_*.py files (this module holds no tests).
 
 Test modules import the fixtures they use by their ``*_fixture`` names.
 

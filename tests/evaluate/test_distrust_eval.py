@@ -6,7 +6,6 @@ certificate is enough; the leaf's notBefore / SCT time drives the cut-offs.
 """
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -14,6 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from paths import DATA
 
 from certcheck.catalog import load_profiles
 from certcheck.evaluate import Policy, evaluate
@@ -23,7 +23,7 @@ from certcheck.model import ServerFacts, Target
 from certcheck.platforms import distrust_events
 
 ROOTS = {fingerprint(c): c for c in x509.load_pem_x509_certificates(
-    (Path(__file__).parent / "data" / "public_roots.pem").read_bytes())}
+    (DATA / "public_roots.pem").read_bytes())}
 ENTRUST_G2 = "43df5774b03e7fef5fe40d931a7bedf1bb2e6b42738c4e6d3841103d3aa7f339"
 HIPKI = "f015ce3cc239bfef064be9f1d2c417e1a0264a0a94be1f0c8d121864eb6949cc"
 KEY = ec.generate_private_key(ec.SECP256R1())

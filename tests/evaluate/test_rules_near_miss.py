@@ -45,7 +45,7 @@ from certcheck.miniprogram.lint import lint
 from certcheck.model import Finding, ServerFacts
 
 HOST = "www.example.test"
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).resolve().parent.parent
 DAY = timedelta(days=1)
 SECOND = timedelta(seconds=1)
 
@@ -406,7 +406,7 @@ def _fire_asserted(rule: str, texts: dict[str, str]) -> bool:
 
 
 def test_every_catalog_rule_is_asserted_to_fire_somewhere() -> None:
-    texts = {p.name: p.read_text() for p in TESTS.glob("test_*.py")}
+    texts = {p.name: p.read_text() for p in TESTS.rglob("test_*.py")}
     missing = sorted(r for r in load_catalog() if not _fire_asserted(r, texts))
     assert missing == []
 

@@ -1,9 +1,9 @@
-"""``certcheck history --html FILE``: the change log and each target's results over time.
+"""The history page: renders a ``certcheck-history`` document as one self-contained page.
 
-One self-contained page (no script, nothing loaded), autoescaped, styled with
-the audit report's stylesheet (``templates/report.css``) so both pages look
-alike.  Each target gets an inline SVG of days-to-expiry per run with the
-expiry thresholds drawn in, and a table of its verdicts over time.
+No script, nothing loaded, autoescaped, styled with the audit report's stylesheet
+(``templates/report.css``) so both pages look alike.  Each target gets an inline SVG of
+days-to-expiry per run with the expiry thresholds drawn in, and a table of its verdicts
+over time.  Everything shown comes from the document (:mod:`certcheck.monitor.history_document`).
 """
 
 from __future__ import annotations
@@ -17,18 +17,19 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from certcheck import __version__
-from certcheck.core.times import whole_days
 from certcheck.model import VERDICT_PLATFORMS
-from certcheck.monitor.changes import PLATFORM_NAMES
-from certcheck.monitor.store import Store
 from certcheck.report.safetext import html_visible
 
 CHART_WIDTH, CHART_HEIGHT = 720, 180
 _PAD_LEFT, _PAD_RIGHT, _PAD_TOP, _PAD_BOTTOM = 48, 16, 12, 28
 
 
-def _show(moment: datetime | None) -> str:
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def _show(text: str | None) -> str:
+    moment = _moment(text)
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "—"
 
 
@@ -84,7 +85,7 @@ def _chart(history: TargetHistory, thresholds: tuple[int, ...]) -> None:
                 x_of(stamp),
                 y_of(row["days_left"]),
                 row["overall"],
-                f"{_show(row['at'])}: {whole_days(row['days_left'])} days, {row['overall']}",
+                f"{row['shown']}: {row['days_left']} days, {row['overall']}",
             )
         )
     history.polyline = " ".join(f"{p.x},{p.y}" for p in history.points)
@@ -93,81 +94,62 @@ def _chart(history: TargetHistory, thresholds: tuple[int, ...]) -> None:
         crowded = any(abs(line["y"] - y) < 12 for line in history.lines)
         if low <= value <= high and not crowded:
             history.lines.append({"y": y, "label": label, "zero": value == 0})
-    history.x_labels = [
-        {"x": x_of(t0), "text": _show(datetime.fromtimestamp(t0, UTC))[:10], "anchor": "start"},
-    ]
+    first = datetime.fromtimestamp(t0, UTC).strftime("%Y-%m-%d")
+    history.x_labels = [{"x": x_of(t0), "text": first, "anchor": "start"}]
     if t1 > t0:
-        history.x_labels.append(
-            {"x": x_of(t1), "text": _show(datetime.fromtimestamp(t1, UTC))[:10], "anchor": "end"}
-        )
+        last = datetime.fromtimestamp(t1, UTC).strftime("%Y-%m-%d")
+        history.x_labels.append({"x": x_of(t1), "text": last, "anchor": "end"})
 
 
-def build_view(
-    store: Store,
-    *,
-    since: datetime | None,
-    target: str | None,
-    thresholds: tuple[int, ...] = (30, 7, 1),
-    now: datetime | None = None,
-) -> dict[str, Any]:
-    runs = store.list_runs(since=since, limit=200)
-    changes = store.list_changes(since=since, target=target)
-    histories: dict[str, TargetHistory] = {}
-    for row in store.timeline(since=since, target=target):
-        history = histories.setdefault(row.target, TargetHistory(row.target, f"t-{len(histories)}"))
-        verdicts = row.verdicts or {}
+def _target(index: int, entry: dict[str, Any], thresholds: tuple[int, ...]) -> TargetHistory:
+    history = TargetHistory(entry["target"], f"t-{index}")
+    for result in entry["results"]:
+        verdicts = result.get("verdicts") or {}
+        days = result.get("days_left")
         history.rows.append(
             {
-                "at": row.evaluated_at,
-                "shown": _show(row.evaluated_at),
-                "run_id": row.run_id,
-                "overall": row.overall,
+                "at": _moment(result["at"]),
+                "shown": _show(result["at"]),
+                "run_id": result["run_id"],
+                "overall": result["overall"],
                 "verdicts": [(p, verdicts.get(p, "unknown")) for p in VERDICT_PLATFORMS],
-                "days_left": row.days_left,
-                "days_text": "—" if row.days_left is None else str(whole_days(row.days_left)),
-                "sha256": (row.leaf_sha256 or "")[:16],
-                "issuer": _cn(row.issuer),
-                "error": row.error_kind,
+                "days_left": days,
+                "days_text": "—" if days is None else str(days),
+                "sha256": (result.get("leaf_sha256") or "")[:16],
+                "issuer": _cn(result.get("issuer")),
+                "error": result.get("error_kind"),
             }
         )
-    for history in histories.values():
-        _chart(history, thresholds)
-        history.rows.reverse()  # newest first in the table
+    _chart(history, thresholds)
+    history.rows.reverse()  # newest first in the table
+    return history
+
+
+def page_view(document: dict[str, Any]) -> dict[str, Any]:
+    """The template's view of a history document."""
+    thresholds = tuple(document.get("thresholds") or (30, 7, 1))
+    targets = [_target(i, t, thresholds) for i, t in enumerate(document["targets"])]
+    anchors = {t.label: t.anchor for t in targets}
+    names = document.get("platforms") or {}
     return {
-        "generated": _show(now or datetime.now(UTC)),
-        "tool_version": __version__,
-        "database": store.label,
-        "since": _show(since) if since else None,
-        "target": target,
+        "generated": _show(document["generated"]),
+        "tool_version": document["tool"]["version"],
+        "database": document["database"],
+        "since": _show(document["since"]) if document.get("since") else None,
+        "target": document.get("target"),
         "runs": [
-            {
-                "id": r.id,
-                "started": _show(r.started_at),
-                "status": r.status,
-                "done": r.targets_done,
-                "total": r.targets_total,
-                "changes": r.changes,
-                "exit_code": "—" if r.exit_code is None else r.exit_code,
-            }
-            for r in runs
+            {**r, "started": _show(r["started"]), "exit_code": _or_dash(r["exit_code"])}
+            for r in document["runs"]
         ],
         "changes": [
-            {
-                "at": _show(c.created_at),
-                "target": c.target,
-                "anchor": histories[c.target].anchor if c.target in histories else None,
-                "kind": c.kind,
-                "severity": c.severity,
-                "good": c.good,
-                "summary": c.summary,
-            }
-            for c in changes
+            {**c, "at": _show(c["at"]), "anchor": anchors.get(c["target"])}
+            for c in document["changes"]
         ],
-        "targets": sorted(histories.values(), key=lambda h: h.label),
-        "platforms": [(p, PLATFORM_NAMES[p]) for p in VERDICT_PLATFORMS],
+        "targets": targets,
+        "platforms": [(p, names.get(p, p)) for p in VERDICT_PLATFORMS],
         "outbox": [
-            (name, {**info, "last_attempt": _show(info["last_attempt"])})
-            for name, info in sorted(store.outbox_summary().items())
+            (name, {**info, "last_attempt": _show(info.get("last_attempt"))})
+            for name, info in sorted(document["outbox"].items())
         ],
         "chart": {
             "width": CHART_WIDTH,
@@ -177,6 +159,10 @@ def build_view(
             "bottom": CHART_HEIGHT - _PAD_BOTTOM + 16,
         },
     }
+
+
+def _or_dash(value: object) -> object:
+    return "—" if value is None else value
 
 
 def _template_source(name: str) -> str:
@@ -202,8 +188,8 @@ def _stylesheet() -> str:
         return ""
 
 
-def render_history(store: Store, **options: Any) -> str:
-    """The history page for ``store`` (options as for :func:`build_view`)."""
-    view = build_view(store, **options)
+def render_history(document: dict[str, Any]) -> str:
+    """The history page of a ``certcheck-history`` document."""
+    view = page_view(document)
     view["style"] = Markup(_stylesheet())
     return _environment().get_template("history.html.j2").render(**view)

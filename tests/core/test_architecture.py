@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from paths import PACKAGE
+
 FORBIDDEN_FOR_EVALUATE = (
     "certcheck.probe",
     "certcheck.report",
@@ -48,7 +50,7 @@ def test_the_core_imports_nothing_else_of_certcheck():
     assert others == []
 
 
-PACKAGE = Path(__file__).resolve().parent.parent / "certcheck"
+PACKAGE = PACKAGE
 
 
 def _imports(path: Path) -> set[str]:

@@ -326,7 +326,7 @@ def test_scan_of_many_targets_with_hostile_certificates_reports_all(
 
 def test_monitor_is_not_poisoned_by_a_hostile_certificate(tmp_path) -> None:
     """The same hostile server on every cron run: each run records every target."""
-    from test_monitor_support import config_text
+    from monitorkit import config_text
 
     from certcheck.monitor.config import load_config
     from certcheck.monitor.run import run_monitor
