@@ -27,6 +27,7 @@ from certcheck.cli import (
     report,
     rules,
     scan,
+    serve,
 )
 from certcheck.cli.common import EXIT_CODES_HELP, UsageProblem, err, out
 from certcheck.exitcodes import EXIT_INTERRUPTED, EXIT_USAGE
@@ -66,6 +67,7 @@ def build_app() -> typer.Typer:
     app.command("notify-test")(monitor.notify_test)
     app.command("report", epilog=report.REPORT_HELP)(report.report)
     app.command("schema")(report.schema)
+    app.command("serve")(serve.serve)
     app.add_typer(data.data_app, name="data")
     return app
 

@@ -1,0 +1,1 @@
+"""``certcheck serve``: a Prometheus exporter answering blackbox-style ``/probe`` scrapes."""
