@@ -20,6 +20,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from certcheck.model import SEVERITY_ORDER, VERDICT_PLATFORMS, TargetResult
+from certcheck.monitor.metrics import chain_expiries
 
 #: Metric names a /probe answer can carry (the dashboard test checks against these).
 PROBE_METRICS = (
@@ -114,14 +115,8 @@ class ProbeCollector(Collector):
         )
         earliest: float | None = None
         now = self.now.timestamp()
-        for position, cert in enumerate((result.certificate or {}).get("chain") or []):
-            if not cert.get("not_after"):
-                continue
-            role = (
-                "leaf" if position == 0 else ("root" if cert.get("self_signed") else "intermediate")
-            )
+        for position, role, cert, stamp in chain_expiries(result):
             labels = [str(position), role, cert.get("subject", ""), cert.get("sha256", "")]
-            stamp = _when(cert["not_after"]).timestamp()
             days.add_metric(labels, (stamp - now) / 86400)
             not_after.add_metric(labels, stamp)
             earliest = stamp if earliest is None else min(earliest, stamp)

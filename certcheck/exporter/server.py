@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import socket
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -127,6 +128,10 @@ class Exporter:
                 TargetResult(facts=facts, overall="error"), self.scan_timeout, datetime.now(UTC)
             )
 
+    def close(self) -> None:
+        """Start nothing new; running scans end by their own timeouts."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
     def _finished(self, key: tuple[str, str], future: Future[bytes]) -> None:
         with self.lock:
             self.inflight.pop(key, None)
@@ -146,6 +151,15 @@ class Exporter:
         if not result.facts.ok:
             self.metrics.scan_errors.inc()
         return probe_text(result, duration, now)
+
+
+class ExporterServer(ThreadingHTTPServer):
+    daemon_threads = True
+    exporter: Exporter
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.exporter.close()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -187,9 +201,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found\n")
 
 
-def make_server(config: ServeConfig, host: str, port: int) -> ThreadingHTTPServer:
+def make_server(config: ServeConfig, host: str, port: int) -> ExporterServer:
     exporter = Exporter(config)
     handler = type("BoundHandler", (Handler,), {"exporter": exporter})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
+    kind = ExporterServer
+    if ":" in host:  # an IPv6 literal such as ::1
+        kind = type("ExporterServer6", (ExporterServer,), {"address_family": socket.AF_INET6})
+    server = kind((host, port), handler)
+    server.exporter = exporter
     return server

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.core import GaugeMetricFamily
@@ -40,6 +41,16 @@ class RunMetrics:
 
 def _when(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def chain_expiries(result: TargetResult) -> Iterator[tuple[int, str, dict[str, Any], float]]:
+    """``(position, role, certificate, notAfter timestamp)`` per served certificate with a
+    notAfter; position 0 is the leaf (shared with ``certcheck serve``'s /probe)."""
+    for position, cert in enumerate((result.certificate or {}).get("chain") or []):
+        if not cert.get("not_after"):
+            continue
+        role = "leaf" if position == 0 else ("root" if cert.get("self_signed") else "intermediate")
+        yield position, role, cert, _when(cert["not_after"]).timestamp()
 
 
 class _RunCollector(Collector):
@@ -109,17 +120,8 @@ class _RunCollector(Collector):
             for severity in SEVERITY_ORDER:
                 count = sum(1 for f in result.findings if f.severity == severity)
                 findings.add_metric([key, severity], count)
-            chain = (result.certificate or {}).get("chain") or []
-            for position, cert in enumerate(chain):
-                if not cert.get("not_after"):
-                    continue
-                role = (
-                    "leaf"
-                    if position == 0
-                    else ("root" if cert.get("self_signed") else "intermediate")
-                )
+            for position, role, cert, stamp in chain_expiries(result):
                 labels = [key, str(position), role, cert.get("subject", ""), cert.get("sha256", "")]
-                stamp = _when(cert["not_after"]).timestamp()
                 expiry.add_metric(labels, stamp - now)
                 not_after.add_metric(labels, stamp)
         yield from (expiry, not_after, verdict, overall, findings, success, info)
