@@ -44,6 +44,7 @@ def serve(
     except OSError as exc:
         fail_usage(f"--listen {listen}: {exc.strerror or exc}")
     bound_host, bound_port = server.server_address[:2]
+    bound_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     err.print(
         f"certcheck serve: listening on http://{bound_host}:{bound_port}/ (/probe, /metrics)",
         markup=False,
