@@ -130,7 +130,7 @@ def forecast_command(
     if json_out:
         write_output("--json", json_out, jsondoc.dumps(document))
     if html:
-        from certcheck.report.html_extra import render_forecast_html
+        from certcheck.report.forecast_page import render_forecast_html
 
         write_output("--html", html, render_forecast_html(document, lang))
     if "-" not in (json_out, html):

@@ -201,7 +201,7 @@ def miniprogram(
     if json_out:
         write_output("--json", json_out, dumps(document))
     if html:
-        from certcheck.report.html_extra import render_miniprogram_html
+        from certcheck.report.miniprogram_page import render_miniprogram_html
 
         write_output("--html", html, render_miniprogram_html(document, lang))
     if "-" not in (json_out, html):

@@ -10,35 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
 from typing import Any
 
-import jinja2
-from markupsafe import Markup
-
 from certcheck.model import VERDICT_PLATFORMS
-from certcheck.report.safetext import html_visible
+from certcheck.report.chrome import as_str, common_name, parse_when, render_page
 
 CHART_WIDTH, CHART_HEIGHT = 720, 180
 _PAD_LEFT, _PAD_RIGHT, _PAD_TOP, _PAD_BOTTOM = 48, 16, 12, 28
 
 
-def _moment(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-
-
 def _show(text: str | None) -> str:
-    moment = _moment(text)
+    moment = parse_when(text)
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "—"
-
-
-def _cn(subject: str | None) -> str:
-    for part in (subject or "").split(","):
-        key, _, value = part.partition("=")
-        if key.strip().upper() == "CN" and value:
-            return value.strip()
-    return subject or "—"
 
 
 @dataclass
@@ -108,7 +91,7 @@ def _target(index: int, entry: dict[str, Any], thresholds: tuple[int, ...]) -> T
         days = result.get("days_left")
         history.rows.append(
             {
-                "at": _moment(result["at"]),
+                "at": parse_when(result["at"]),
                 "shown": _show(result["at"]),
                 "run_id": result["run_id"],
                 "overall": result["overall"],
@@ -116,7 +99,7 @@ def _target(index: int, entry: dict[str, Any], thresholds: tuple[int, ...]) -> T
                 "days_left": days,
                 "days_text": "—" if days is None else str(days),
                 "sha256": (result.get("leaf_sha256") or "")[:16],
-                "issuer": _cn(result.get("issuer")),
+                "issuer": common_name(as_str(result.get("issuer"))),
                 "error": result.get("error_kind"),
             }
         )
@@ -165,31 +148,6 @@ def _or_dash(value: object) -> object:
     return "—" if value is None else value
 
 
-def _template_source(name: str) -> str:
-    return resources.files("certcheck.templates").joinpath(name).read_text(encoding="utf-8")
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FunctionLoader(_template_source),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        finalize=html_visible,
-    )
-
-
-def _stylesheet() -> str:
-    try:
-        return _template_source("report.css")
-    except FileNotFoundError:
-        return ""
-
-
 def render_history(document: dict[str, Any]) -> str:
     """The history page of a ``certcheck-history`` document."""
-    view = page_view(document)
-    view["style"] = Markup(_stylesheet())
-    return _environment().get_template("history.html.j2").render(**view)
+    return render_page("history.html.j2", page_view(document), ("report.css",))

@@ -17,15 +17,28 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from functools import cache
-from importlib import resources
+from datetime import datetime, timedelta
 from typing import Any
 
-import jinja2
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from certcheck.model import PROTOCOLS, VERDICT_PLATFORMS
+from certcheck.report.chrome import (
+    MARKS,
+    SAN_SHOWN,
+    as_dict,
+    as_int,
+    as_list,
+    as_str,
+    colon_hex,
+    common_name,
+    data_age_note,
+    environment,
+    parse_when,
+    show_time,
+    template_source,
+    verdict_state,
+)
 from certcheck.report.evidence import (
     LIST_LIMIT,
     evidence_pairs,
@@ -36,7 +49,6 @@ from certcheck.report.evidence import (
     xml_safe,
 )
 from certcheck.report.i18n import Catalog, catalog
-from certcheck.report.safetext import html_visible, visible
 
 #: the expiry timeline looks this many days ahead of the scan
 TIMELINE_DAYS = 90
@@ -44,90 +56,11 @@ TIMELINE_DAYS = 90
 TIMELINE_ROWS = 30
 #: at most this many targets have their detail sections open by default
 OPEN_DETAILS_UP_TO = 20
-#: subject alternative names shown before "show all"
-SAN_SHOWN = 8
 #: large reports: evidence lists and texts are cut to this (the JSON keeps them whole)
 COMPACT_LIST, COMPACT_CHARS = 3, 160
 
 _VERDICT_RANK = {"pass": 0, "warn": 1, "unknown": 2, "error": 2, "fail": 3}
 _OVERALL_RANK = {"pass": 0, "warn": 1, "error": 2, "fail": 3}
-#: verdict marks beside platform names (the colour is not the only cue)
-_MARKS = {"pass": "✓", "warn": "!", "fail": "✗", "unknown": "?"}
-
-
-# -- small readers of untrusted JSON -------------------------------------------------------------
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: Any, default: str = "") -> str:
-    return default if value is None else str(value)
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _when(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _show_time(value: Any, with_time: bool = True) -> str:
-    moment = _when(value)
-    if moment is None:
-        return _str(value, "—")
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC" if with_time else "%Y-%m-%d")
-
-
-def _rdn_values(subject: str) -> list[tuple[str, str]]:
-    """(type, value) pairs of an RFC 4514 string, escapes undone (for display only)."""
-    pairs: list[tuple[str, str]] = []
-    current: list[str] = []
-    escaped = False
-    for char in subject + ",":
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char in ",+":
-            key, _, value = "".join(current).partition("=")
-            pairs.append((key.strip().upper(), value))
-            current = []
-        else:
-            current.append(char)
-    return pairs
-
-
-def _common_name(subject: str) -> str:
-    """The CN of an RFC 4514 subject for display (the whole subject when there is none)."""
-    for key, value in _rdn_values(subject):
-        if key == "CN" and value:
-            return value
-    return subject or "—"
-
-
-def _breakable(text: str) -> Markup:
-    """Escaped text with line-break opportunities after dots and before colons (host names)."""
-    escaped = str(escape(visible(text)))
-    return Markup(escaped.replace(".", ".<wbr>").replace(":", "<wbr>:"))
-
-
-def _colon_hex(digest: str) -> str:
-    digest = digest.lower()
-    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
 # -- view model ---------------------------------------------------------------------------------
@@ -219,11 +152,6 @@ class TargetView:
         return severity_rank(self.worst.severity) + 1 if self.worst else 0
 
 
-def verdict_state(value: Any) -> str:
-    """A platform verdict as the page knows it: pass, warn, fail, or unknown for anything else."""
-    return value if isinstance(value, str) and value in _MARKS else "unknown"
-
-
 def _expiry(days: int | None) -> str:
     if days is None:
         return "none"
@@ -239,8 +167,8 @@ def _expiry(days: int | None) -> str:
 def _cert_view(
     cert: dict[str, Any], role: str, on_path: bool, now: datetime | None, cat: Catalog
 ) -> CertView:
-    days = _int(cert.get("days_left"))
-    start, end = _when(cert.get("not_before")), _when(cert.get("not_after"))
+    days = as_int(cert.get("days_left"))
+    start, end = parse_when(cert.get("not_before")), parse_when(cert.get("not_after"))
     elapsed: float | None = None
     state = _expiry(days)
     if start and end and now:
@@ -256,26 +184,26 @@ def _cert_view(
         status = cat.ui("expired_days", n=-days)
     else:
         status = cat.ui("days_left", n=days)
-    sans = [str(s) for s in _list(cert.get("san"))] + [str(s) for s in _list(cert.get("san_ip"))]
-    subject = _str(cert.get("subject"))
+    sans = [str(s) for s in as_list(cert.get("san")) + as_list(cert.get("san_ip"))]
+    subject = as_str(cert.get("subject"))
     return CertView(
         role=role,
-        cn=_common_name(subject),
+        cn=common_name(subject),
         subject=subject,
-        issuer=_str(cert.get("issuer")),
-        key=_str(cert.get("key"), "—"),
-        signature=_str(cert.get("signature_hash"), "—"),
-        serial=_str(cert.get("serial"), "—"),
-        sha256=_colon_hex(_str(cert.get("sha256"))),
-        not_before=_show_time(cert.get("not_before"), with_time=False),
-        not_after=_show_time(cert.get("not_after"), with_time=False),
+        issuer=as_str(cert.get("issuer")),
+        key=as_str(cert.get("key"), "—"),
+        signature=as_str(cert.get("signature_hash"), "—"),
+        serial=as_str(cert.get("serial"), "—"),
+        sha256=colon_hex(as_str(cert.get("sha256"))),
+        not_before=show_time(cert.get("not_before"), with_time=False),
+        not_after=show_time(cert.get("not_after"), with_time=False),
         days_left=days,
         state=state,
         elapsed_pct=None if elapsed is None else round(elapsed, 1),
         status_text=status,
         sans=sans,
         on_path=on_path,
-        digest=_str(cert.get("sha256")).lower(),
+        digest=as_str(cert.get("sha256")).lower(),
     )
 
 
@@ -295,10 +223,10 @@ def _evidence(evidence: Any, compact: bool) -> list[tuple[str, str, list[str]]]:
     return rows
 
 
-def _finding_view(finding: dict[str, Any], cat: Catalog, compact: bool = False) -> FindingView:
-    rule_id = _str(finding.get("rule_id"), "?")
-    severity = _str(finding.get("severity"), "info")
-    english = _str(finding.get("title"), rule_id)
+def finding_view(finding: dict[str, Any], cat: Catalog, compact: bool = False) -> FindingView:
+    rule_id = as_str(finding.get("rule_id"), "?")
+    severity = as_str(finding.get("severity"), "info")
+    english = as_str(finding.get("title"), rule_id)
     translated = cat.rule_title(rule_id)
     return FindingView(
         rule_id=rule_id,
@@ -306,19 +234,19 @@ def _finding_view(finding: dict[str, Any], cat: Catalog, compact: bool = False) 
         severity_text=cat.get("severity", severity),
         title=translated or english,
         title_en=english if translated else None,
-        platforms=[cat.get("platform", str(p)) for p in _list(finding.get("platforms"))],
-        breaks=[cat.get("platform", str(p)) for p in _list(finding.get("breaks"))],
+        platforms=[cat.get("platform", str(p)) for p in as_list(finding.get("platforms"))],
+        breaks=[cat.get("platform", str(p)) for p in as_list(finding.get("breaks"))],
         evidence=_evidence(finding.get("evidence"), compact),
-        fix=_str(finding.get("fix")),
+        fix=as_str(finding.get("fix")),
         suppressed=bool(finding.get("suppressed")),
-        suppressed_reason=_str(finding.get("suppressed_reason")),
+        suppressed_reason=as_str(finding.get("suppressed_reason")),
     )
 
 
 def _protocol_rows(facts: dict[str, Any], cat: Catalog) -> list[tuple[str, str, str, str]]:
     """(name, state, css tone, error text) for SSLv2 … TLS 1.3 when the probe asked."""
-    protocols = _dict(facts.get("protocols"))
-    errors = _dict(facts.get("protocol_errors"))
+    protocols = as_dict(facts.get("protocols"))
+    errors = as_dict(facts.get("protocol_errors"))
     if not protocols and facts.get("sslv2") is None:
         return []
     rows = []
@@ -343,14 +271,14 @@ def _protocol_rows(facts: dict[str, Any], cat: Catalog) -> list[tuple[str, str, 
             tone = "bad" if name == "TLSv1.2" else "neutral"
         else:
             tone = "neutral"
-        rows.append((name, cat.get("protocol_state", state), tone, _str(errors.get(name))))
+        rows.append((name, cat.get("protocol_state", state), tone, as_str(errors.get(name))))
     return rows
 
 
 def _suite_rows(facts: dict[str, Any], cat: Catalog) -> list[dict[str, Any]]:
-    suites = _dict(facts.get("cipher_suites"))
-    groups = _dict(facts.get("groups"))
-    order = _dict(facts.get("server_cipher_order"))
+    suites = as_dict(facts.get("cipher_suites"))
+    groups = as_dict(facts.get("groups"))
+    order = as_dict(facts.get("server_cipher_order"))
     versions = [v for v in reversed(PROTOCOLS) if v in suites or v in groups]
     versions += sorted(v for v in set(suites) | set(groups) if v not in versions)
     rows = []
@@ -359,8 +287,8 @@ def _suite_rows(facts: dict[str, Any], cat: Catalog) -> list[dict[str, Any]]:
         rows.append(
             {
                 "version": version,
-                "suites": [str(s) for s in _list(suites.get(version))],
-                "groups": [str(g) for g in _list(groups.get(version))],
+                "suites": [str(s) for s in as_list(suites.get(version))],
+                "groups": [str(g) for g in as_list(groups.get(version))],
                 "order": "—" if server_order is None else cat.ui("yes" if server_order else "no"),
             }
         )
@@ -376,15 +304,15 @@ def _connection(
     )
     if negotiated:
         rows.append((cat.ui("negotiated"), negotiated))
-    if facts.get("address") and facts.get("address") != _dict(facts.get("target")).get(
+    if facts.get("address") and facts.get("address") != as_dict(facts.get("target")).get(
         "connect_addr"
     ):
-        rows.append((cat.ui("address"), _str(facts.get("address"))))
+        rows.append((cat.ui("address"), as_str(facts.get("address"))))
     if facts.get("alpn"):
-        rows.append((cat.ui("alpn"), _str(facts.get("alpn"))))
+        rows.append((cat.ui("alpn"), as_str(facts.get("alpn"))))
     if facts.get("source", "scan") != "file" and "ocsp_staple" in facts:
         rows.append((cat.ui("ocsp_staple"), cat.ui("yes" if facts.get("ocsp_staple") else "no")))
-    timings = _dict(facts.get("timings_ms"))
+    timings = as_dict(facts.get("timings_ms"))
     if timings and not compact:
         shown = ", ".join(
             f"{k} {v:.0f} ms" for k, v in timings.items() if isinstance(v, int | float)
@@ -413,7 +341,7 @@ def _simulation(entries: Any, cat: Catalog) -> dict[str, Any] | None:
     ``client`` (an id) is left out when a readable ``name`` is there; keys beyond
     :data:`_SIM_COLUMNS` are listed as ``key: value`` in a last column.
     """
-    rows_in = [e for e in _list(entries) if isinstance(e, dict)]
+    rows_in = [e for e in as_list(entries) if isinstance(e, dict)]
     if not rows_in:
         return None
     keys = [k for k in _SIM_COLUMNS if any(e.get(k) not in (None, "") for e in rows_in)]
@@ -434,7 +362,7 @@ def _simulation(entries: Any, cat: Catalog) -> dict[str, Any] | None:
         row = {
             "cells": cells,
             "tone": "" if ok is None else "pass" if ok else "fail",
-            "name": _str(entry.get("name") or entry.get("client"), "?"),
+            "name": as_str(entry.get("name") or entry.get("client"), "?"),
         }
         (passing if ok is True else failing).append(row)
     columns = [cat.get("sim_column", k, k) for k in keys] + ([cat.ui("sim_more")] if rest else [])
@@ -446,7 +374,7 @@ def _simulation(entries: Any, cat: Catalog) -> dict[str, Any] | None:
     }
 
 
-def _target_view(
+def target_view(
     index: int,
     result: dict[str, Any],
     now: datetime | None,
@@ -454,18 +382,18 @@ def _target_view(
     compact: bool = False,
     memo: dict[str, Any] | None = None,
 ) -> TargetView:
-    facts = _dict(result.get("facts"))
-    target = _dict(result.get("target")) or _dict(facts.get("target"))
+    facts = as_dict(result.get("facts"))
+    target = as_dict(result.get("target")) or as_dict(facts.get("target"))
     label = target_label(target)
-    overall = _str(result.get("overall"), "error")
-    verdict_map = _dict(result.get("verdicts"))
+    overall = as_str(result.get("overall"), "error")
+    verdict_map = as_dict(result.get("verdicts"))
     platforms = list(VERDICT_PLATFORMS) + sorted(
         k for k in verdict_map if k not in VERDICT_PLATFORMS
     )
     verdicts = [(p, verdict_state(verdict_map.get(p)), cat.get("platform", p)) for p in platforms]
-    certificate = _dict(result.get("certificate"))
-    leaf = _dict(certificate.get("leaf"))
-    days = _int(leaf.get("days_left"))
+    certificate = as_dict(result.get("certificate"))
+    leaf = as_dict(certificate.get("leaf"))
+    days = as_int(leaf.get("days_left"))
     if days is None:
         expires_text = "—"
     elif days < 0:
@@ -473,16 +401,18 @@ def _target_view(
     else:
         expires_text = cat.ui("days", n=days)
     findings = [
-        _finding_view(f, cat, compact) for f in _list(result.get("findings")) if isinstance(f, dict)
+        finding_view(f, cat, compact)
+        for f in as_list(result.get("findings"))
+        if isinstance(f, dict)
     ]
     findings.sort(key=lambda f: (f.suppressed, -severity_rank(f.severity), f.rule_id))
     active = [f for f in findings if not f.suppressed]
     error = None
     if result.get("status") == "error" or facts.get("error"):
-        err = _dict(facts.get("error"))
-        error = (_str(err.get("kind"), "error"), _str(err.get("message")))
-    via = _str(target.get("connect_addr"))
-    original = _str(target.get("original"))
+        err = as_dict(facts.get("error"))
+        error = (as_str(err.get("kind"), "error"), as_str(err.get("message")))
+    via = as_str(target.get("connect_addr"))
+    original = as_str(target.get("original"))
     # the script also searches the row's text and the rule ids of the target's findings
     search = " ".join(
         [original if original != label else "", overall] + ([error[0]] if error else [])
@@ -504,26 +434,26 @@ def _target_view(
         search=search,
         findings=findings,
     )
-    path = [str(p) for p in _list(certificate.get("path"))]
-    served = [c for c in _list(certificate.get("chain")) if isinstance(c, dict)]
+    path = [str(p) for p in as_list(certificate.get("path"))]
+    served = [c for c in as_list(certificate.get("chain")) if isinstance(c, dict)]
     if not served and leaf:
         served = [leaf]
     for position, cert in enumerate(served):
         role = "leaf" if position == 0 else "root" if cert.get("self_signed") else "intermediate"
-        on_path = not path or _str(cert.get("subject")) in path
+        on_path = not path or as_str(cert.get("subject")) in path
         view.chain.append(_cert_view(cert, role, on_path, now, cat))
     anchor = certificate.get("anchor")
     if isinstance(anchor, str) and anchor not in {c.subject for c in view.chain}:
         view.anchor_subject = anchor
-        source = _str(certificate.get("anchor_source"), "system")
+        source = as_str(certificate.get("anchor_source"), "system")
         view.anchor_source = cat.get("anchor_source", source)
     if isinstance(certificate.get("trusted"), bool):
         view.trusted = certificate["trusted"]
-    webpki = _str(certificate.get("webpki_error"))
+    webpki = as_str(certificate.get("webpki_error"))
     if compact and len(webpki) > COMPACT_CHARS:
         webpki = webpki[: COMPACT_CHARS - 1] + "…"
     view.webpki_error = webpki or None
-    view.parse_errors = [str(p) for p in _list(certificate.get("parse_errors"))]
+    view.parse_errors = [str(p) for p in as_list(certificate.get("parse_errors"))]
     view.protocols = _protocol_rows(facts, cat)
     view.suites = _suite_rows(facts, cat)
     view.connection = _connection(facts, cat, compact)
@@ -665,15 +595,6 @@ def _timeline(targets: list[TargetView], now: datetime | None, cat: Catalog) -> 
 # -- rendering ----------------------------------------------------------------------------------
 
 
-def _template_source(name: str) -> str:
-    text = resources.files("certcheck.templates").joinpath(name).read_text(encoding="utf-8")
-    if name.endswith(".j2"):
-        # indentation is for people reading the template; 1,000 targets need no copies of it
-        text = "\n".join(line.lstrip() for line in text.splitlines()) + "\n"
-        text = text.replace(">\n<", "><")
-    return text
-
-
 def _share_cas(targets: list[TargetView]) -> list[CertView]:
     """CA certificates served by several targets: drawn once in full, referenced elsewhere."""
     seen: dict[str, list[CertView]] = {}
@@ -691,21 +612,6 @@ def _share_cas(targets: list[TargetView]) -> list[CertView]:
         shared.append(card)
     shared.sort(key=lambda c: (c.role != "intermediate", c.cn.lower()))
     return shared
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(_template_source),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        finalize=html_visible,
-    )
-    env.filters["cn"] = _common_name
-    env.filters["wbr"] = _breakable
-    return env
 
 
 def _csp_hash(script: str) -> str:
@@ -762,49 +668,32 @@ def _fixes(targets: list[TargetView]) -> list[dict[str, Any]]:
     return entries
 
 
-def data_age_note(document: dict[str, Any]) -> dict[str, Any] | None:
-    """The document's ``data_notes`` (shipped data tables gone stale), oldest first, or None."""
-    tables = [
-        {
-            "file": _str(note.get("file"), "?"),
-            "snapshot": _str(note.get("snapshot"), "?"),
-            "age": _int(note.get("age_days")),
-        }
-        for note in map(_dict, _list(document.get("data_notes")))
-    ]
-    tables = [t for t in tables if t["age"] is not None]
-    if not tables:
-        return None
-    tables.sort(key=lambda t: -t["age"])
-    return {"age": tables[0]["age"], "tables": tables}
-
-
 def build_view(document: dict[str, Any], lang: str = "en") -> dict[str, Any]:
     """Everything the template shows, from a results document (ValueError: unknown lang)."""
     cat = catalog(lang)
-    now = _when(document.get("evaluated_at"))
-    results = [r for r in _list(document.get("results")) if isinstance(r, dict)]
+    now = parse_when(document.get("evaluated_at"))
+    results = [r for r in as_list(document.get("results")) if isinstance(r, dict)]
     large = len(results) > OPEN_DETAILS_UP_TO
     memo: dict[str, Any] = {}
-    targets = [_target_view(i, r, now, cat, large, memo) for i, r in enumerate(results)]
-    summary = _dict(document.get("summary"))
+    targets = [target_view(i, r, now, cat, large, memo) for i, r in enumerate(results)]
+    summary = as_dict(document.get("summary"))
     counts = {
-        key: _int(summary.get(key))
-        if _int(summary.get(key)) is not None
+        key: as_int(summary.get(key))
+        if as_int(summary.get(key)) is not None
         else sum(1 for t in targets if t.overall == key)
         for key in ("pass", "warn", "fail", "error")
     }
-    tool = _dict(document.get("tool"))
+    tool = as_dict(document.get("tool"))
     return {
         "t": cat,
         "lang": cat.html_lang,
-        "tool_name": _str(tool.get("name"), "certcheck"),
-        "tool_version": _str(tool.get("version"), "?"),
-        "evaluated_at": _show_time(document.get("evaluated_at")),
-        "evaluated_iso": _str(document.get("evaluated_at")),
-        "profile": _str(document.get("profile"), "—"),
-        "fail_on": cat.get("severity", _str(document.get("fail_on"), "error")),
-        "exit_code": _str(document.get("exit_code"), "—"),
+        "tool_name": as_str(tool.get("name"), "certcheck"),
+        "tool_version": as_str(tool.get("version"), "?"),
+        "evaluated_at": show_time(document.get("evaluated_at")),
+        "evaluated_iso": as_str(document.get("evaluated_at")),
+        "profile": as_str(document.get("profile"), "—"),
+        "fail_on": cat.get("severity", as_str(document.get("fail_on"), "error")),
+        "exit_code": as_str(document.get("exit_code"), "—"),
         "counts": counts,
         "data_note": data_age_note(document),
         "total": len(targets),
@@ -818,7 +707,7 @@ def build_view(document: dict[str, Any], lang: str = "en") -> dict[str, Any]:
         "open_details": len(targets) <= OPEN_DETAILS_UP_TO,
         "san_shown": SAN_SHOWN,
         "verdict_rank": _VERDICT_RANK,
-        "marks": _MARKS,
+        "marks": MARKS,
         "overall_rank": _OVERALL_RANK,
     }
 
@@ -826,14 +715,14 @@ def build_view(document: dict[str, Any], lang: str = "en") -> dict[str, Any]:
 def render_html(document: dict[str, Any], lang: str = "en") -> str:
     """The complete report page for a results document."""
     view = build_view(document, lang)
-    script = _template_source("report.js")
-    style = _template_source("report.css")
+    script = template_source("report.js")
+    style = template_source("report.css")
     view["script"] = Markup(script)
     view["style"] = Markup(style)
     view["csp"] = (
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
         f"script-src {_csp_hash(script)}; base-uri 'none'; form-action 'none'"
     )
-    page = _environment().get_template("report.html.j2").render(**view)
+    page = environment().get_template("report.html.j2").render(**view)
     # control characters and lone surrogates from hostile fields: not even HTML may carry them
     return xml_safe(page)

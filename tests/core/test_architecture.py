@@ -100,3 +100,25 @@ def test_command_modules_never_import_the_app():
         and any(m.startswith("certcheck.cli.app") for m in _imports(p))
     ]
     assert offenders == []
+
+
+def test_no_module_imports_another_modules_private_names():
+    """What two modules share is public (e.g. report/chrome.py for every page), so a
+    module's private helpers can change without breaking a neighbour."""
+    borrowed = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("certcheck"):
+                names = [a.name for a in node.names if a.name.startswith("_") and a.name[1] != "_"]
+                borrowed += [f"{path.relative_to(PACKAGE)}: {node.module}.{n}" for n in names]
+    assert borrowed == []
+
+
+def test_every_html_page_renders_through_the_shared_chrome():
+    pages = ["html.py", "miniprogram_page.py", "forecast_page.py", "history_page.py"]
+    for name in pages:
+        imports = _imports(PACKAGE / "report" / name)
+        assert "certcheck.report.chrome" in imports, name
+        assert "jinja2" not in imports and "import jinja2" not in (
+            PACKAGE / "report" / name
+        ).read_text("utf-8"), name

@@ -334,7 +334,8 @@ def test_document_names_the_host_app():
 
 
 def test_html_meta_line_shows_the_host_app_when_the_view_has_it():
-    from certcheck.report.html_extra import _page, miniprogram_view
+    from certcheck.report.chrome import render_page
+    from certcheck.report.miniprogram_page import miniprogram_view
 
     config = _config("tcsas", requestdomain=["https://a.example.com"])
     report = MiniProgramReport(config, lint(config), [], False, {}, "pass")
@@ -343,7 +344,7 @@ def test_html_meta_line_shows_the_host_app_when_the_view_has_it():
     )
     view = miniprogram_view(doc, "zh")
     view["host_app"] = doc["host_app"]["name"]
-    html = _page("miniprogram.html.j2", view)
+    html = render_page("miniprogram.html.j2", view, ("report.css",))
     assert "<dt>宿主应用</dt><dd>Tencent Cloud Super App as a Service</dd>" in html
 
 

@@ -204,7 +204,8 @@ def test_a_thousand_target_report_opens_and_links_open_closed_sections(browser, 
 def test_miniprogram_and_forecast_pages_render_offline(browser, tmp_path):
     from _htmldocs import forecast_doc, miniprogram_doc
 
-    from certcheck.report.html_extra import render_forecast_html, render_miniprogram_html
+    from certcheck.report.forecast_page import render_forecast_html
+    from certcheck.report.miniprogram_page import render_miniprogram_html
 
     document = miniprogram_doc()
     path = tmp_path / "miniprogram.html"

@@ -12,8 +12,9 @@ from _htmldocs import Page, forecast_doc, miniprogram_doc
 
 from certcheck.platforms import data_sources
 from certcheck.report import jsondoc
+from certcheck.report.forecast_page import render_forecast_html
 from certcheck.report.html import render_html
-from certcheck.report.html_extra import render_forecast_html, render_miniprogram_html
+from certcheck.report.miniprogram_page import render_miniprogram_html
 
 
 def _document(now: datetime) -> dict:

@@ -20,7 +20,7 @@ from _htmldocs import (
 )
 
 from certcheck.report import jsondoc
-from certcheck.report.html_extra import forecast_view, render_forecast_html
+from certcheck.report.forecast_page import forecast_view, render_forecast_html
 
 
 @pytest.fixture(scope="module")

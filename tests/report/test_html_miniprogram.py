@@ -16,7 +16,7 @@ from importlib import resources
 import pytest
 from _htmldocs import GOOD, HOSTILE, WILD, Page, assert_self_contained, miniprogram_doc
 
-from certcheck.report.html_extra import miniprogram_view, render_miniprogram_html
+from certcheck.report.miniprogram_page import miniprogram_view, render_miniprogram_html
 
 
 @pytest.fixture(scope="module")

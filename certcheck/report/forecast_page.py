@@ -1,0 +1,228 @@
+"""HTML page for ``certcheck forecast --html``, from a ``certcheck-forecast`` document.
+
+Like the other pages (:mod:`certcheck.report.chrome`): read tolerantly, autoescaped,
+self-contained, no script.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from certcheck.model import VERDICT_PLATFORMS
+from certcheck.report.chrome import (
+    SAN_SHOWN,
+    as_dict,
+    as_int,
+    as_list,
+    as_str,
+    overall_state,
+    page_common,
+    parse_when,
+    render_page,
+    show_time,
+)
+from certcheck.report.html import finding_view
+from certcheck.report.i18n import Catalog, catalog
+
+_STYLES = ("report.css", "extra.css")
+#: forecast: targets drawn one per row in the timeline (the table lists every event)
+FORECAST_ROWS = 40
+
+def _common(document: dict[str, Any], cat: Catalog) -> dict[str, Any]:
+    # the scan report's macros draw findings and certificates here too
+    return {**page_common(document, cat), "san_shown": SAN_SHOWN, "compact": False,
+            "open_details": False}
+
+
+# -- forecast -----------------------------------------------------------------------------------
+
+_EVENT_RANK = {"verdict": 3, "error": 2, "warning": 1, "info": 0}
+_WARN_OR_WORSE, _ERROR_OR_WORSE = ("warning", "error", "verdict"), ("error", "verdict")
+
+
+def _event_tone(event: dict[str, Any]) -> str:
+    if event.get("change") == "verdict" or not event.get("severity"):
+        return "verdict"
+    severity = as_str(event.get("severity"))
+    return severity if severity in _EVENT_RANK else "info"
+
+
+def _platform_order(platform: str) -> tuple[int, str]:
+    """iOS, Android, old Android first (as everywhere else), then any others by name."""
+    known = list(VERDICT_PLATFORMS)
+    return (known.index(platform) if platform in known else len(known), platform)
+
+
+def _later(start: datetime | None, days: int) -> datetime | None:
+    """``start`` plus ``days``, or None (no start, or past the calendar's end)."""
+    if start is None:
+        return None
+    try:
+        return start + timedelta(days=days)
+    except OverflowError:
+        return None
+
+
+def _tick_step(days: int) -> int:
+    for step in (1, 2, 7, 14, 30, 61, 91, 182, 365, 730):
+        if days / step <= 8:
+            return step
+    return max(1, days // 8)
+
+
+def _event_view(
+    index: int, event: dict[str, Any], start: datetime | None, cat: Catalog
+) -> dict[str, Any]:
+    rule_id = as_str(event.get("rule_id"))
+    tone = _event_tone(event)
+    platforms = sorted(map(str, as_list(event.get("platforms"))), key=_platform_order)
+    detail = as_dict(event.get("detail"))
+    failing = {str(p) for p in as_list(detail.get("platforms_start_failing"))}
+    if tone == "verdict":
+        failing |= set(platforms)
+        names = ", ".join(cat.get("platform", p) for p in platforms) or "?"
+        title, title_en = cat.ui("fc_verdict_event", platform=names), None
+        severity_text = cat.ui("fc_verdict")
+    else:
+        english = as_str(event.get("title"), rule_id or "?")
+        translated = cat.rule_title(rule_id) if rule_id else None
+        title, title_en = translated or english, english if translated else None
+        severity_text = cat.get("severity", tone)
+    at = parse_when(event.get("at"))
+    evidence = {k: v for k, v in detail.items() if k != "platforms_start_failing"}
+    return {
+        "anchor": f"ev-{index}",
+        "at": at,
+        "date": show_time(event.get("at")),
+        "offset": "" if at is None or start is None else cat.ui("fc_in_days", n=(at - start).days),
+        "target": as_str(event.get("target"), "?"),
+        "tone": tone,
+        "severity_text": severity_text,
+        "title": title,
+        "title_en": title_en,
+        "rule_id": rule_id,
+        "platforms": [
+            (cat.get("platform", p), p in failing or "all" in failing) for p in platforms
+        ],
+        "detail": finding_view({"evidence": evidence}, cat).evidence,
+    }
+
+
+def _forecast_timeline(
+    events: list[dict[str, Any]],
+    baseline: dict[str, str],
+    start: datetime | None,
+    days: int,
+    cat: Catalog,
+) -> dict[str, Any]:
+    """Geometry of the inline SVG: a date axis and one row of event markers per target."""
+    width, label_w, right = 960, 250, 28
+    x0, x1 = label_w + 22, width - right
+    axis_y, rows_y0, row_h = 34, 62, 30
+
+    def x_of(moment: datetime | None) -> float:
+        if moment is None or start is None or days <= 0:
+            return x0
+        share = (moment - start).total_seconds() / (days * 86400)
+        return round(x0 + (x1 - x0) * min(1.0, max(0.0, share)), 1)
+
+    by_target: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        by_target[event["target"]].append(event)
+    rows = []
+    for number, (target, items) in enumerate(list(by_target.items())[:FORECAST_ROWS]):
+        y = rows_y0 + number * row_h
+        markers: dict[float, dict[str, Any]] = {}
+        for event in items:
+            x = x_of(event["at"])
+            marker = markers.setdefault(
+                x, {"x": x, "tone": event["tone"], "href": f"#{event['anchor']}", "titles": []}
+            )
+            if _EVENT_RANK[event["tone"]] > _EVENT_RANK[marker["tone"]]:
+                marker["tone"] = event["tone"]
+            marker["titles"].append(f"{event['date']}: {event['title']}")
+        # from the first warning on the row is amber, from the first error on red
+        spans = []
+        for tone, tones in (("warn", _WARN_OR_WORSE), ("fail", _ERROR_OR_WORSE)):
+            first = next((e for e in items if e["tone"] in tones), None)
+            if first is not None:
+                spans = [s for s in spans if s["x"] != x_of(first["at"])]
+                spans.append({"tone": tone, "x": x_of(first["at"])})
+        label = target if len(target) <= 34 else target[:33] + "…"
+        state = baseline.get(target, "unknown")
+        rows.append(
+            {
+                "y": y,
+                "label": label,
+                "title": target,
+                "now": state,
+                "now_text": cat.get("verdict", state),
+                "markers": [
+                    {**m, "count": len(m["titles"]), "title": "\n".join(m["titles"])}
+                    for m in sorted(markers.values(), key=lambda m: m["x"])
+                ],
+                "spans": spans,
+            }
+        )
+    ticks = []
+    step = _tick_step(days)
+    for offset in range(0, days + 1, step):
+        moment = _later(start, offset)
+        ticks.append(
+            {
+                "x": x_of(moment) if moment else round(x0 + (x1 - x0) * offset / max(days, 1), 1),
+                "top": cat.ui("fc_start") if offset == 0 else "+" + cat.ui("days", n=offset),
+                "date": moment.strftime("%Y-%m-%d" if days > 300 else "%m-%d") if moment else "",
+            }
+        )
+    return {
+        "width": width,
+        "height": rows_y0 + len(rows) * row_h - row_h // 2 + 8,
+        "x0": x0,
+        "x1": x1,
+        "label_x": label_w,
+        "axis_y": axis_y,
+        "rows_y0": rows_y0,
+        "row_h": row_h,
+        "rows": rows,
+        "ticks": ticks,
+        "more": max(0, len(by_target) - FORECAST_ROWS),
+    }
+
+
+def forecast_view(document: dict[str, Any], lang: str = "en") -> dict[str, Any]:
+    """Everything forecast.html.j2 shows, from a ``certcheck-forecast`` document."""
+    cat = catalog(lang)
+    start = parse_when(document.get("from"))
+    days = max(0, as_int(document.get("days")) or 0)
+    end = _later(start, days)
+    raw = [e for e in as_list(document.get("events")) if isinstance(e, dict)]
+    raw.sort(key=lambda e: (as_str(e.get("at")), as_str(e.get("target")), as_str(e.get("rule_id"))))
+    events = [_event_view(i, e, start, cat) for i, e in enumerate(raw)]
+    baseline = {
+        as_str(b.get("target"), "?"): overall_state(b.get("overall"))
+        for b in map(as_dict, as_list(document.get("baseline")))
+    }
+    affected = {e["target"] for e in events}
+    first_break = next((e for e in events if e["tone"] in ("error", "verdict")), None)
+    return {
+        **_common(document, cat),
+        "from": show_time(document.get("from")),
+        "from_iso": as_str(document.get("from")),
+        "until": show_time(end.isoformat(), with_time=False) if end else "—",
+        "days": days,
+        "events": events,
+        "target_count": len(baseline) or len(affected),
+        "affected": len(affected),
+        "first_break": first_break,
+        "quiet": [t for t, state in baseline.items() if t not in affected and state != "error"],
+        "unscanned": [t for t, state in baseline.items() if state == "error"],
+        "timeline": _forecast_timeline(events, baseline, start, days, cat),
+    }
+
+
+def render_forecast_html(document: dict[str, Any], lang: str = "en") -> str:
+    """The page for a forecast (ValueError: unknown ``lang``)."""
+    return render_page("forecast.html.j2", forecast_view(document, lang), _STYLES)
