@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from certcheck.model import SEVERITY_ORDER
+from certcheck.report.i18n import DEFAULT_LANG, Catalog
 
 #: list entries shown before "… (+N more)"
 LIST_LIMIT = 12
@@ -90,3 +91,33 @@ def counts_against(finding: dict[str, Any], fail_on: str) -> bool:
     if finding.get("suppressed"):
         return False
     return severity_rank(finding.get("severity")) >= SEVERITY_ORDER.get(fail_on, 2)
+
+
+def localized_evidence(evidence: Any, cat: Catalog) -> Any:
+    """``evidence`` with what is language rather than data shown in ``cat``'s language.
+
+    Booleans become the catalog's yes / no; the simulation's reasons (``reason`` of a
+    ``{"reason", "clients"}`` entry) and the fixed English phrases of ``[evidence_value]``
+    are translated.  Keys stay (labels are :meth:`Catalog.evidence_label`), and so do
+    host names, suite names and certificate fields.  English: returned unchanged.
+    """
+    if cat.lang == DEFAULT_LANG:
+        return evidence
+    return _localized(evidence, cat)
+
+
+def _localized(value: Any, cat: Catalog) -> Any:
+    from certcheck.report.reasons import reason_text
+
+    if isinstance(value, bool):
+        return cat.yes_no(value)
+    if isinstance(value, dict):
+        out = {k: _localized(v, cat) for k, v in value.items()}
+        if set(value) == {"reason", "clients"} and isinstance(value["reason"], str):
+            out["reason"] = reason_text(value["reason"], cat)
+        return out
+    if isinstance(value, list):
+        return [_localized(v, cat) for v in value]
+    if isinstance(value, str):
+        return cat.sections.get("evidence_value", {}).get(value, value)
+    return value

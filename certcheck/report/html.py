@@ -42,6 +42,7 @@ from certcheck.report.chrome import (
 from certcheck.report.evidence import (
     LIST_LIMIT,
     evidence_pairs,
+    localized_evidence,
     severity_rank,
     target_label,
     target_url,
@@ -49,6 +50,7 @@ from certcheck.report.evidence import (
     xml_safe,
 )
 from certcheck.report.i18n import Catalog, catalog
+from certcheck.report.reasons import reason_text
 
 #: the expiry timeline looks this many days ahead of the scan
 TIMELINE_DAYS = 90
@@ -207,7 +209,13 @@ def _cert_view(
     )
 
 
-def _evidence(evidence: Any, compact: bool) -> list[tuple[str, str, list[str]]]:
+def _evidence(
+    evidence: Any, compact: bool, cat: Catalog | None = None
+) -> list[tuple[str, str, list[str]]]:
+    """(label, text, items) per evidence entry; labels and wording in ``cat``'s language."""
+    if cat is not None:
+        evidence = localized_evidence(evidence, cat)
+    label = cat.evidence_label if cat is not None else str
     limit = COMPACT_LIST if compact else LIST_LIMIT
     max_chars = COMPACT_CHARS if compact else None
     rows: list[tuple[str, str, list[str]]] = []
@@ -217,9 +225,9 @@ def _evidence(evidence: Any, compact: bool) -> list[tuple[str, str, list[str]]]:
             items = [value_text(v, limit) for v in value[:limit]]
             if len(value) > limit:
                 items.append(f"… (+{len(value) - limit})")
-            rows.append((key, "", items))
+            rows.append((label(key), "", items))
         else:
-            rows.append((key, text, []))
+            rows.append((label(key), text, []))
     return rows
 
 
@@ -227,7 +235,7 @@ def finding_view(finding: dict[str, Any], cat: Catalog, compact: bool = False) -
     rule_id = as_str(finding.get("rule_id"), "?")
     severity = as_str(finding.get("severity"), "info")
     english = as_str(finding.get("title"), rule_id)
-    translated = cat.rule_title(rule_id)
+    translated = cat.rule_title(rule_id, english)
     return FindingView(
         rule_id=rule_id,
         severity=severity,
@@ -236,8 +244,8 @@ def finding_view(finding: dict[str, Any], cat: Catalog, compact: bool = False) -
         title_en=english if translated else None,
         platforms=[cat.get("platform", str(p)) for p in as_list(finding.get("platforms"))],
         breaks=[cat.get("platform", str(p)) for p in as_list(finding.get("breaks"))],
-        evidence=_evidence(finding.get("evidence"), compact),
-        fix=as_str(finding.get("fix")),
+        evidence=_evidence(finding.get("evidence"), compact, cat),
+        fix=cat.fix(rule_id, as_str(finding.get("fix"))),
         suppressed=bool(finding.get("suppressed")),
         suppressed_reason=as_str(finding.get("suppressed_reason")),
     )
@@ -330,9 +338,22 @@ def _sim_cell(key: str, value: Any, cat: Catalog) -> tuple[str, str]:
         return cat.ui("sim_ok" if value else "sim_fail"), "pass" if value else "fail"
     if key == "platform" and value is not None:
         return cat.get("platform", str(value)), ""
+    if key == "reason" and isinstance(value, str):
+        return reason_text(value, cat), ""
     if isinstance(value, list | dict):
         return value_text(value), ""
     return ("—" if value in (None, "") else str(value)), ""
+
+
+def _sim_more(key: str, value: Any, cat: Catalog) -> str:
+    """``label: value`` of a simulation key beyond the columns, in ``cat``'s language."""
+    if key == "trust" and isinstance(value, str):
+        shown = cat.get("sim_trust", value)
+    elif key == "root_source" and isinstance(value, str) and cat.lang != "en":
+        shown = cat.get("anchor_source", "system" if value == "store" else value)
+    else:
+        shown = value_text(localized_evidence(value, cat))
+    return f"{cat.get('sim_column', key, key)}: {shown}"
 
 
 def _simulation(entries: Any, cat: Catalog) -> dict[str, Any] | None:
@@ -355,7 +376,7 @@ def _simulation(entries: Any, cat: Catalog) -> dict[str, Any] | None:
         cells = [_sim_cell(key, entry.get(key), cat) for key in keys]
         if rest:
             other = "; ".join(
-                f"{k}: {value_text(entry[k])}" for k in rest if entry.get(k) not in (None, "")
+                _sim_more(k, entry[k], cat) for k in rest if entry.get(k) not in (None, "")
             )
             cells.append((other or "—", ""))
         ok = entry.get("ok")

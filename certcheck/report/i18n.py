@@ -65,11 +65,52 @@ class Catalog:
         text = self.get("ui", key)
         return text.format(**values) if values else text
 
-    def rule_title(self, rule_id: str) -> str | None:
-        """The translated title of a rule, or None (then the English one is shown)."""
+    def rule_title(self, rule_id: str, english: str | None = None) -> str | None:
+        """The translated title of a rule, or None (then the English one is shown).
+
+        ``english`` (the title the finding carries) picks a variant's own title
+        (``[rule_variants]``, keyed ``rule_id.variant``) when it is a variant's.
+        """
         if self.lang == DEFAULT_LANG:
             return None
+        variant = _variant_of(rule_id, english) if english else None
+        if variant is not None:
+            title = self.sections.get("rule_variants", {}).get(f"{rule_id}.{variant}")
+            if title is not None:
+                return title
         return self.sections.get("rules", {}).get(rule_id)
+
+    def fix(self, rule_id: str, english: str) -> str:
+        """A rule's fix advice: ``[fix]`` of this language, else the English text it carries."""
+        if self.lang == DEFAULT_LANG:
+            return english
+        return self.sections.get("fix", {}).get(rule_id) or english
+
+    def evidence_label(self, key: str) -> str:
+        """The label shown beside an evidence value (English: the key itself)."""
+        if self.lang == DEFAULT_LANG:
+            return key
+        return self.sections.get("evidence", {}).get(key) or key
+
+    def yes_no(self, value: bool) -> str:
+        return self.ui("yes" if value else "no")
+
+
+@cache
+def _variant_titles() -> dict[tuple[str, str], str]:
+    """(rule id, English title) -> variant name, for variants with a title of their own."""
+    from certcheck.catalog import load_catalog
+
+    return {
+        (rule.id, variant.title): name
+        for rule in load_catalog().values()
+        for name, variant in rule.variants.items()
+        if variant.title
+    }
+
+
+def _variant_of(rule_id: str, english: str) -> str | None:
+    return _variant_titles().get((rule_id, english))
 
 
 def catalog(lang: str = DEFAULT_LANG) -> Catalog:
