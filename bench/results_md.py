@@ -22,7 +22,19 @@ RSS_GROWTH = 1.2  # peak RSS grows at most 20% from the smallest to the largest 
 SUBSETS = {
     "all": "all listeners",
     "reachable": "reachable only",
+    "sample": "sample: first reachable (testssl's)",
     "scale": "scale: names spread over all",
+}
+
+#: The tools in the peer table, in this order (issue 16).
+PEERS = ("certcheck", "sslyze", "sslscan", "testssl")
+#: What each tool checks per server, for documents written before run.py recorded it.
+CHECKS = {
+    "certcheck": "chain + trust per platform, protocols, suites per version, groups, "
+    "client simulation, rules",
+    "sslyze": "certinfo + suites per version",
+    "sslscan": "protocols, suites per version, groups, certificate basics",
+    "testssl": "protocols (-p), suites per version (-E), server defaults (-S)",
 }
 
 
@@ -114,6 +126,99 @@ def _table(document: dict[str, Any]) -> list[str]:
             f"{run['server_cpu_s']} | {exit_text} |"
         )
     return rows
+
+
+def _per_target(run: dict[str, Any]) -> str:
+    if not run["targets"] or run["server_connections"] < 0:
+        return "?"
+    return f"{run['server_connections'] / run['targets']:.1f}"
+
+
+def _tree_memory(run: dict[str, Any]) -> str:
+    pss = run.get("tree_pss_mib")
+    if not pss:
+        return "?"
+    return f"{pss} ({run.get('tree_processes', '?')} proc.)"
+
+
+def peer_rows(document: dict[str, Any]) -> list[str]:
+    """One row per tool over all listeners: cost, load on the servers, what it checks.
+
+    testssl.sh scans only a sample; its wall and CPU are its figures scaled
+    to all listeners, and say so.
+    """
+    checks = {**CHECKS, **(document.get("checks") or {})}
+    runs = {tool: next(iter(_runs(document, tool, "all")), None) for tool in PEERS}
+    runs["testssl"] = next(iter(_runs(document, "testssl", "sample")), None)
+    if sum(run is not None for run in runs.values()) < 2:
+        return []
+    rows = [
+        "| tool | targets | wall s | CPU s (user+sys) | peak RSS MiB, largest process | "
+        "peak memory MiB, all processes (PSS, sampled) | connections per target | "
+        "what it checks per server |",
+        "|---|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for tool, run in runs.items():
+        if run is None:
+            continue
+        m = run["measurement"]
+        wall, cpu = f"{m['wall_s']}", f"{m['cpu_s']} ({m['user_s']}+{m['sys_s']})"
+        targets = str(run["targets"])
+        extra = run.get("extrapolation")
+        if extra:
+            n = extra["from_targets"]
+            targets = f"{extra['to_targets']} (extrapolated from {n} targets)"
+            wall = f"~{extra['wall_s']} (extrapolated from {n} targets: {m['wall_s']})"
+            cpu = f"~{extra['cpu_s']} (extrapolated from {n} targets: {m['cpu_s']})"
+        exit_note = " (killed: time limit)" if m["timed_out"] else ""
+        rows.append(
+            f"| {tool}{exit_note} | {targets} | {wall} | {cpu} | "
+            f"{run.get('tree_largest_mib') or m['peak_rss_mib']} | "
+            f"{_tree_memory(run)} | {_per_target(run)} | {checks.get(tool, '?')} |"
+        )
+    return rows
+
+
+def _peer_notes(document: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    sample = {
+        tool: next(iter(_runs(document, tool, "sample")), None) for tool in ("certcheck", "testssl")
+    }
+    ours, theirs = sample["certcheck"], sample["testssl"]
+    if theirs and theirs.get("extrapolation"):
+        extra = theirs["extrapolation"]
+        m = theirs["measurement"]
+        lines += [
+            f"testssl.sh scanned only the first {extra['from_targets']} reachable listeners "
+            f"({theirs['concurrency']} at once): {m['wall_s']} s wall, {m['cpu_s']} s CPU, "
+            f"{extra['wall_per_target_s']} s wall and {extra['cpu_per_target_s']} s CPU per "
+            f"target. Its row is that run scaled linearly to {extra['to_targets']} targets "
+            f"(x{extra['factor']}; same concurrency, so memory and connections per target are "
+            "as measured; the silent and closed listeners, where the other tools wait out "
+            "timeouts, are not in the sample).",
+            "",
+        ]
+        if ours:
+            a = ours["measurement"]
+            lines += [
+                f"On the same {ours['targets']} targets certcheck took {a['wall_s']} s wall, "
+                f"{a['cpu_s']} s CPU, peak RSS {ours.get('tree_largest_mib') or a['peak_rss_mib']} "
+                "MiB, "
+                f"{_per_target(ours)} connections per target.",
+                "",
+            ]
+    for tool, agreement in (document.get("peer_agreement") or {}).items():
+        lines += [
+            f"Same findings, certcheck vs {tool}: of {agreement['both_reached']} servers both "
+            f"reached, the accepted protocol versions agree on {agreement['same_versions']} and "
+            f"the number of accepted cipher suites per version on "
+            f"{agreement['same_suite_counts']}.",
+            "",
+        ]
+        if agreement["differences"]:
+            lines += [f"- `{d}`" for d in agreement["differences"]]
+            lines.append("")
+    return lines
 
 
 def _commands(document: dict[str, Any]) -> list[str]:
@@ -218,6 +323,18 @@ def render(document: dict[str, Any]) -> str:
         *_table(document),
         "",
     ]
+    peers = peer_rows(document)
+    if peers:
+        lines += [
+            "**Side by side** (all listeners; a tool that checks less per server does less "
+            "work, see the last column; sslscan and testssl.sh run one process per target, "
+            "as many at once as the others scan servers, and open one connection at a time "
+            "per server):",
+            "",
+            *peers,
+            "",
+            *_peer_notes(document),
+        ]
     for subset, label in (("all", "all"), ("reachable", "the reachable (TLS)")):
         comp = comparison(document, subset)
         if comp:

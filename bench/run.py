@@ -1,6 +1,7 @@
-"""certcheck vs sslyze on many loopback TLS servers, and certcheck at scale (issue 7).
+"""certcheck vs sslyze, sslscan and testssl.sh on loopback TLS servers; certcheck at scale.
 
     python bench/run.py [--servers 200] [--scale 1000,10000] [--skip-sslyze] [--profile]
+                        [--skip-sslscan] [--skip-testssl] [--testssl-subset 10]
 
 Run it with the Python of certcheck's environment (``.venv/bin/python
 bench/run.py``).  It starts ``bench/servers.py`` (``--servers`` TLS listeners
@@ -14,7 +15,11 @@ section of ``bench/RESULTS.md``.  The comparison is made twice: over all
 listeners and over the reachable ones only (no silent/closed servers;
 ``--no-split`` skips that).  ``--profile`` adds a py-spy CPU profile of the
 200-server scan and a tracemalloc memory profile of the smallest scale run.
-It is a benchmark, not a test: CI does not
+sslscan (issue 16) scans the same listeners as certcheck and sslyze, one
+process per target, as many at once as the others scan servers
+(``bench/peers.py``); testssl.sh, too slow for all of them, scans the first
+``--testssl-subset`` reachable listeners (certcheck scans that sample too) and
+its figures are extrapolated to all listeners.  It is a benchmark, not a test: CI does not
 run it.  Nothing leaves the loopback interface.
 """
 
@@ -31,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import hotspots
+import peers
 import results_md
 import tools
 from measure import Measurement, machine_info, process_cpu_s, run_measured
@@ -62,6 +68,14 @@ class Run:
     server_connections: int
     server_cpu_s: float
     note: str = ""
+    #: all the tool's processes together, sampled (bench/peers.py): PSS and RSS sums
+    tree_pss_mib: float = 0.0
+    tree_rss_mib: float = 0.0
+    tree_processes: int = 0
+    #: the largest single process's own peak RSS (VmHWM, sampled; see peers.tree_memory)
+    tree_largest_mib: float = 0.0
+    #: testssl.sh's sample scaled to all listeners (peers.extrapolate)
+    extrapolation: dict[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- set-up
@@ -224,27 +238,36 @@ def measured(
     servers: Servers,
     out: Path,
     limit_s: float,
+    command: str | None = None,
 ) -> Run:
     label = f"{tool}-{subset}-{len(targets)}"
     print(f"bench: {label}: running ({len(targets)} targets)...", flush=True)
     before_conn, before_cpu = servers.accepted(), servers.cpu_s()
-    measurement = run_measured(cmd, out / f"{label}.stdout", out / f"{label}.stderr", limit_s)
+    measurement, tree = peers.run_measured_tree(
+        cmd, out / f"{label}.stdout", out / f"{label}.stderr", limit_s
+    )
     after_conn, after_cpu = servers.accepted(), servers.cpu_s()
     run = Run(
         tool=tool,
         subset=subset,
         targets=len(targets),
         concurrency=concurrency,
-        command=shown(cmd),
+        command=shown(cmd) if command is None else command.replace(str(BENCH.parent) + "/", ""),
         measurement=measurement,
         reached=0,
         reported=0,
         server_connections=after_conn - before_conn,
         server_cpu_s=round(after_cpu - before_cpu, 2),
+        tree_pss_mib=tree.pss_mib,
+        tree_rss_mib=tree.rss_mib,
+        tree_processes=tree.processes,
+        tree_largest_mib=tree.largest_mib,
     )
     m = measurement
     print(
-        f"bench: {label}: wall {m.wall_s} s, CPU {m.cpu_s} s, peak RSS {m.peak_rss_mib} MiB, "
+        f"bench: {label}: wall {m.wall_s} s, CPU {m.cpu_s} s, peak RSS {m.peak_rss_mib} MiB "
+        f"(largest process {tree.largest_mib} MiB; all {tree.processes} processes: "
+        f"PSS {tree.pss_mib} MiB), "
         f"exit {m.returncode}{' (TIMED OUT)' if m.timed_out else ''}",
         flush=True,
     )
@@ -291,6 +314,80 @@ def run_sslyze(
     )
     outcome = tools.read_sslyze(output)
     run.reached, run.reported, run.note = outcome.reached, outcome.targets, outcome.note
+    return run, outcome
+
+
+def run_sslscan(
+    args: argparse.Namespace,
+    subset: str,
+    exe: str,
+    targets: list[tools.BenchTarget],
+    servers: Servers,
+    out: Path,
+) -> tuple[Run, tools.Outcome]:
+    """One sslscan per target (XML out), ``--concurrency`` of them at once."""
+    folder = out / f"sslscan-{subset}-{len(targets)}"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {t: folder / f"{i:05d}-{t.port}.xml" for i, t in enumerate(targets)}
+    for path in files.values():
+        path.unlink(missing_ok=True)
+    arg_lists = [peers.sslscan_args(t, args.timeout, files[t]) for t in targets]
+    cmd = peers.pool_command(exe, arg_lists, args.concurrency, folder / "args.nul")
+    run = measured(
+        "sslscan",
+        subset,
+        cmd,
+        targets,
+        args.concurrency,
+        servers,
+        out,
+        args.max_run_s,
+        command=peers.shown_pool(cmd, arg_lists[0]),
+    )
+    outcome = peers.read_sslscan(files)
+    run.reached, run.reported, run.note = outcome.reached, outcome.targets, outcome.note
+    return run, outcome
+
+
+def run_testssl(
+    args: argparse.Namespace,
+    exe: str,
+    targets: list[tools.BenchTarget],
+    all_targets: int,
+    servers: Servers,
+    out: Path,
+) -> tuple[Run, tools.Outcome]:
+    """testssl.sh on the sample, one process per target, ``--concurrency`` at once.
+
+    Its wall and CPU are also scaled linearly to ``all_targets``.
+    """
+    folder = out / f"testssl-sample-{len(targets)}"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {t: folder / f"{i:05d}-{t.port}.json" for i, t in enumerate(targets)}
+    for path in files.values():  # testssl.sh refuses to write over an existing file
+        path.unlink(missing_ok=True)
+        path.with_suffix(".csv").unlink(missing_ok=True)
+    ca_file = servers.manifest["ca_file"]
+    arg_lists = [
+        peers.testssl_args(t, args.timeout, ca_file, files[t], files[t].with_suffix(".csv"))
+        for t in targets
+    ]
+    cmd = peers.pool_command(exe, arg_lists, args.concurrency, folder / "args.nul")
+    run = measured(
+        "testssl",
+        "sample",
+        cmd,
+        targets,
+        min(args.concurrency, len(targets)),
+        servers,
+        out,
+        args.max_run_s,
+        command=peers.shown_pool(cmd, arg_lists[0]),
+    )
+    outcome = peers.read_testssl(files)
+    run.reached, run.reported, run.note = outcome.reached, outcome.targets, outcome.note
+    m = run.measurement
+    run.extrapolation = peers.extrapolate(len(targets), all_targets, m.wall_s, m.cpu_s)
     return run, outcome
 
 
@@ -404,6 +501,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("--servers", type=int, default=200, help="TLS listeners, all scanned by both tools")
     add("--scale", default="1000,10000", help="certcheck-only target counts ('none' to skip)")
     add("--skip-sslyze", action="store_true", help="do not run sslyze (no venv is made)")
+    add("--skip-sslscan", action="store_true", help="do not run sslscan")
+    add("--skip-testssl", action="store_true", help="do not run testssl.sh")
+    add(
+        "--testssl-subset",
+        type=int,
+        default=10,
+        help="reachable listeners testssl.sh (and certcheck, for comparison) scan; "
+        "its figures are extrapolated to all listeners",
+    )
     add(
         "--profile",
         action="store_true",
@@ -440,6 +546,23 @@ def check_args(args: argparse.Namespace) -> None:
         raise BenchError("--timeout must be 0.1-600 seconds")
     if args.max_run_minutes <= 0:
         raise BenchError("--max-run-minutes must be positive")
+    if not 1 <= args.testssl_subset <= 5000:
+        raise BenchError("--testssl-subset must be 1-5000")
+
+
+def peer_executables(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """sslscan and testssl.sh unless skipped; a missing one is an error (say how to skip it)."""
+    sslscan = None if args.skip_sslscan else peers.sslscan_exe()
+    testssl = None if args.skip_testssl else peers.testssl_exe()
+    if not args.skip_sslscan and not sslscan:
+        raise BenchError("sslscan is not on PATH (apt-get install sslscan) or use --skip-sslscan")
+    if not args.skip_testssl and not testssl:
+        raise BenchError(
+            "testssl.sh is not on PATH (apt-get install testssl.sh) or use --skip-testssl"
+        )
+    if (sslscan or testssl) and not shutil.which("xargs"):
+        raise BenchError("xargs (GNU findutils) is needed to run sslscan / testssl.sh in a pool")
+    return sslscan, testssl
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -451,13 +574,14 @@ def main(argv: list[str] | None = None) -> int:
         args.max_run_s = args.max_run_minutes * 60
         certcheck = certcheck_exe(args.certcheck)
         sslyze_python = None if args.skip_sslyze else ensure_sslyze(args.sslyze_venv)
+        sslscan, testssl = peer_executables(args)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     options = tools.certcheck_options(certcheck)
-    runs = 5 + len(scale) + (2 if args.profile else 0)
+    runs = 9 + len(scale) + (2 if args.profile else 0)
     try:
         servers = Servers(args.servers, out, lifetime_s=runs * args.max_run_s + 600)
     except BenchError as exc:
@@ -465,6 +589,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     runs_done: list[Run] = []
     agreement: tools.Agreement | None = None
+    peer_agreement: dict[str, tools.Agreement] = {}
+    ours_all: tools.Outcome | None = None
     profile: dict[str, Any] | None = None
     try:
         listeners = listener_targets(servers.manifest)
@@ -486,6 +612,24 @@ def main(argv: list[str] | None = None) -> int:
                 runs_done.append(theirs_run)
                 if subset == "all":
                     agreement = tools.compare(ours, theirs)
+            if subset == "all":
+                ours_all = ours
+            if sslscan:
+                scan_run, scanned = run_sslscan(args, subset, sslscan, targets, servers, out)
+                runs_done.append(scan_run)
+                if subset == "all":
+                    peer_agreement["sslscan"] = tools.compare(ours, scanned, theirs_name="sslscan")
+        if testssl and reachable:
+            sample = reachable[: args.testssl_subset]
+            ours_run, ours = run_certcheck(
+                args, "sample", certcheck, options, sample, args.concurrency, servers, out
+            )
+            runs_done.append(ours_run)
+            test_run, tested = run_testssl(args, testssl, sample, len(listeners), servers, out)
+            runs_done.append(test_run)
+            peer_agreement["testssl"] = tools.compare(
+                ours_all or ours, tested, theirs_name="testssl"
+            )
         for size in scale:
             run, _ = run_certcheck(
                 args,
@@ -513,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         servers.stop()
     info = machine_info(sys.executable, sslyze_python)
+    info.update(peers.versions(sslscan, testssl))
     document = {
         "command": "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
@@ -527,9 +672,12 @@ def main(argv: list[str] | None = None) -> int:
             "certcheck_options_seen": sorted(options),
             "triple_des_served": servers.manifest.get("triple_des"),
             "kinds": _kind_counts(servers.manifest),
+            "testssl_subset": None if args.skip_testssl else args.testssl_subset,
         },
         "runs": [asdict(r) for r in runs_done],
         "agreement": asdict(agreement) if agreement else None,
+        "peer_agreement": {tool: asdict(a) for tool, a in peer_agreement.items()},
+        "checks": peers.CHECKS,
         "profile": profile,
     }
     (out / "results.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -1,10 +1,13 @@
-"""The two tools under test: how to call them on the bench targets, and what they found.
+"""certcheck and sslyze: how to call them on the bench targets, and what they found.
 
 Both get the same targets (host name for SNI and name checks, connection to
 127.0.0.1), the same private test CA, the same per-connection timeout and the
 same concurrency (servers at once x connections per server), and both write
 JSON that is read back here, so the run can show that they did comparable
-work (targets reached, protocol versions and cipher suites found).
+work (targets reached, protocol versions and cipher suites found).  sslscan
+and testssl.sh, run one process per target, are in ``peers.py``; their
+outputs are read into the same :class:`Outcome` and compared with
+:func:`compare`.
 """
 
 from __future__ import annotations
@@ -208,8 +211,14 @@ class Agreement:
     differences: list[str]
 
 
-def compare(ours: Outcome, theirs: Outcome, limit: int = 8) -> Agreement:
-    """Do the tools agree on accepted versions and on how many suites each accepts?"""
+def compare(
+    ours: Outcome, theirs: Outcome, limit: int = 8, theirs_name: str = "sslyze"
+) -> Agreement:
+    """Do the tools agree on accepted versions and on how many suites each accepts?
+
+    Only targets both reached count; ``theirs_name`` labels the other tool in
+    the differences listed.
+    """
     both = [k for k, s in ours.per_target.items() if s.reached and k in theirs.per_target]
     both = [k for k in both if theirs.per_target[k].reached]
     same_versions = same_suites = 0
@@ -221,7 +230,7 @@ def compare(ours: Outcome, theirs: Outcome, limit: int = 8) -> Agreement:
         elif len(differences) < limit:
             differences.append(
                 f"{key[0]}:{key[1]} versions certcheck={sorted(mine.versions)} "
-                f"sslyze={sorted(other.versions)}"
+                f"{theirs_name}={sorted(other.versions)}"
             )
         counts_mine = {v: mine.suites.get(v, 0) for v in other.versions | mine.versions}
         counts_other = {v: other.suites.get(v, 0) for v in other.versions | mine.versions}
@@ -229,6 +238,6 @@ def compare(ours: Outcome, theirs: Outcome, limit: int = 8) -> Agreement:
             same_suites += 1
         elif len(differences) < limit:
             differences.append(
-                f"{key[0]}:{key[1]} suites certcheck={counts_mine} sslyze={counts_other}"
+                f"{key[0]}:{key[1]} suites certcheck={counts_mine} {theirs_name}={counts_other}"
             )
     return Agreement(len(both), same_versions, same_suites, differences)
