@@ -94,6 +94,16 @@
   }
   window.addEventListener("hashchange", openLinked);
   openLinked();
+  // a table wider than its box says so (the box scrolls sideways; the page does not)
+  var wraps = Array.prototype.slice.call(document.querySelectorAll(".table-wrap"));
+  function markScrolling() {
+    wraps.forEach(function (wrap) {
+      wrap.classList.toggle("scrolls", wrap.scrollWidth > wrap.clientWidth + 1);
+    });
+  }
+  markScrolling();
+  window.addEventListener("resize", markScrolling);
+  document.addEventListener("toggle", markScrolling, true);
   window.addEventListener("beforeprint", function () {
     Array.prototype.forEach.call(document.querySelectorAll("details"), function (d) {
       d.open = true;

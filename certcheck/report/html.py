@@ -49,6 +49,7 @@ from certcheck.report.evidence import (
     value_text,
     xml_safe,
 )
+from certcheck.report.headline import Outcome, phones, worst_overall
 from certcheck.report.i18n import Catalog, catalog
 from certcheck.report.reasons import reason_text
 
@@ -356,11 +357,25 @@ def _sim_more(key: str, value: Any, cat: Catalog) -> str:
     return f"{cat.get('sim_column', key, key)}: {shown}"
 
 
-def _simulation(entries: Any, cat: Catalog) -> dict[str, Any] | None:
-    """Client simulation, rendered generically: any keys, failing clients first.
+#: clients with the same outcome share one row of the simulation table
+_GROUP_BY = ("ok", "protocol", "cipher", "group", "reason")
+#: client names written out in a grouped row before "+N more"
+GROUP_NAMES_SHOWN = 6
 
-    ``client`` (an id) is left out when a readable ``name`` is there; keys beyond
-    :data:`_SIM_COLUMNS` are listed as ``key: value`` in a last column.
+
+def _sim_tone(ok: Any) -> str:
+    return "pass" if ok is True else "fail" if ok is False else "unknown"
+
+
+def _simulation(entries: Any, cat: Catalog) -> dict[str, Any] | None:
+    """Client simulation, rendered generically: any keys, identical outcomes grouped.
+
+    Clients with the same ``ok``/protocol/cipher/group/reason share one row naming
+    them all; failing groups come first, then unknown ones, then those that connect
+    (the page shows only the first two unless asked).  ``client`` (an id) is left out
+    when a readable ``name`` is there; any other column (``platform``) lists its
+    distinct values in the group; keys beyond :data:`_SIM_COLUMNS` go in a last column
+    as ``key: value`` when every client of the group has the same value.
     """
     rows_in = [e for e in as_list(entries) if isinstance(e, dict)]
     if not rows_in:
@@ -368,30 +383,57 @@ def _simulation(entries: Any, cat: Catalog) -> dict[str, Any] | None:
     keys = [k for k in _SIM_COLUMNS if any(e.get(k) not in (None, "") for e in rows_in)]
     if "name" in keys and "client" in keys:
         keys.remove("client")
+    keys = [k for k in keys if k not in ("name", "client")]
     rest: list[str] = []
     for entry in rows_in:
         rest += [k for k in entry if k not in _SIM_COLUMNS and k not in rest]
-    failing, passing = [], []
+    buckets: dict[str, list[dict[str, Any]]] = {}
     for entry in rows_in:
-        cells = [_sim_cell(key, entry.get(key), cat) for key in keys]
+        key = json.dumps([entry.get(k) for k in _GROUP_BY], sort_keys=True, default=str)
+        buckets.setdefault(key, []).append(entry)
+    order = {"fail": 0, "unknown": 1, "pass": 2}
+    ranked: list[tuple[tuple[int, int, int], dict[str, Any]]] = []
+    for position, members in enumerate(buckets.values()):
+        first = members[0]
+        cells = []
+        for key in keys:
+            if key in _GROUP_BY:
+                cells.append(_sim_cell(key, first.get(key), cat))
+                continue
+            shown = dict.fromkeys(_sim_cell(key, m.get(key), cat)[0] for m in members)
+            cells.append((", ".join(shown), ""))
         if rest:
-            other = "; ".join(
-                _sim_more(k, entry[k], cat) for k in rest if entry.get(k) not in (None, "")
-            )
+            same = [
+                k
+                for k in rest
+                if first.get(k) not in (None, "")
+                and all(m.get(k) == first.get(k) for m in members)
+            ]
+            other = "; ".join(_sim_more(k, first[k], cat) for k in same)
             cells.append((other or "—", ""))
-        ok = entry.get("ok")
-        row = {
+        tone = _sim_tone(first.get("ok"))
+        names = [as_str(m.get("name") or m.get("client"), "?") for m in members]
+        group = {
+            "names": names[:GROUP_NAMES_SHOWN],
+            "more_names": names[GROUP_NAMES_SHOWN:],
+            "count": len(members),
             "cells": cells,
-            "tone": "" if ok is None else "pass" if ok else "fail",
-            "name": as_str(entry.get("name") or entry.get("client"), "?"),
+            "tone": tone,
         }
-        (passing if ok is True else failing).append(row)
-    columns = [cat.get("sim_column", k, k) for k in keys] + ([cat.ui("sim_more")] if rest else [])
+        ranked.append(((order[tone], -len(members), position), group))
+    groups = [group for _rank, group in sorted(ranked, key=lambda r: r[0])]
+    shown = [g for g in groups if g["tone"] != "pass"]
+    hidden = [g for g in groups if g["tone"] == "pass"]
+    columns = [cat.ui("sim_clients")] + [cat.get("sim_column", k, k) for k in keys]
+    columns += [cat.ui("sim_more")] if rest else []
+    passing = sum(g["count"] for g in hidden)
     return {
         "columns": columns,
-        "failing": failing,
-        "passing": passing,
-        "summary": cat.ui("sim_summary", ok=len(passing), total=len(rows_in)),
+        "shown": shown,
+        "hidden": hidden,
+        "total": len(rows_in),
+        "hidden_clients": passing,
+        "summary": cat.ui("sim_summary", ok=passing, total=len(rows_in)),
     }
 
 
@@ -689,6 +731,73 @@ def _fixes(targets: list[TargetView]) -> list[dict[str, Any]]:
     return entries
 
 
+#: old clients named in the headline before "+N"
+HEADLINE_CLIENTS = 6
+
+
+def _outcome(result: dict[str, Any]) -> Outcome:
+    facts = as_dict(result.get("facts"))
+    findings = [f for f in as_list(result.get("findings")) if isinstance(f, dict)]
+    legacy = tuple(
+        as_str(f.get("rule_id"), "?")
+        for f in findings
+        if not f.get("suppressed") and "android_legacy" in as_list(f.get("breaks"))
+    )
+    failing = tuple(
+        as_str(e.get("name") or e.get("client"), "?")
+        for e in as_list(result.get("simulation"))
+        if isinstance(e, dict) and e.get("ok") is False
+    )
+    return Outcome(
+        scanned=result.get("status") != "error" and not facts.get("error"),
+        overall=as_str(result.get("overall"), "error"),
+        verdicts={k: verdict_state(v) for k, v in as_dict(result.get("verdicts")).items()},
+        legacy_rules=legacy,
+        failing_clients=failing,
+    )
+
+
+def _headline(
+    results: list[dict[str, Any]], targets: list[TargetView], cat: Catalog
+) -> dict[str, Any]:
+    """The answer at the top of the page: the worst result, then do current phones connect
+    and is it only old Android that fails (the console's counts, :mod:`.headline`)."""
+    outcomes = [_outcome(r) for r in results]
+    worst = worst_overall(o.overall for o in outcomes)
+    counts = phones(outcomes)
+    unscanned = sum(1 for o in outcomes if not o.scanned)
+    lines: list[str] = []
+    details: list[str] = []
+    if counts is None:
+        lines.append(cat.ui("headline_none"))
+    elif counts.all_pass:
+        lines.append(cat.ui("headline_all_pass", n=counts.scanned))
+    else:
+        line = cat.ui("headline_phones", current=counts.current, scanned=counts.scanned)
+        if counts.old_only:
+            line += cat.ui("headline_sep") + cat.ui("headline_old", n=counts.old_only)
+        lines.append(line)
+        if counts.old_only and counts.old_rule:
+            titles = {f.rule_id: f.title for t in targets for f in t.findings}
+            details.append(cat.ui("headline_why", reason=titles.get(counts.old_rule, "?")))
+        if counts.old_only and counts.old_clients:
+            names = ", ".join(counts.old_clients[:HEADLINE_CLIENTS])
+            beyond = len(counts.old_clients) - HEADLINE_CLIENTS
+            if beyond > 0:
+                names += " " + cat.ui("sim_names_more", n=beyond)
+            details.append(cat.ui("headline_old_clients", names=names))
+    if unscanned and counts is not None:
+        lines.append(cat.ui("headline_unscanned", n=unscanned))
+    verdict = cat.get("verdict", worst)
+    return {
+        "worst": worst,
+        "worst_text": verdict,
+        "worst_label": cat.ui("headline_worst", verdict=verdict),
+        "lines": lines,
+        "details": details,
+    }
+
+
 def build_view(document: dict[str, Any], lang: str = "en") -> dict[str, Any]:
     """Everything the template shows, from a results document (ValueError: unknown lang)."""
     cat = catalog(lang)
@@ -717,6 +826,7 @@ def build_view(document: dict[str, Any], lang: str = "en") -> dict[str, Any]:
         "exit_code": as_str(document.get("exit_code"), "—"),
         "counts": counts,
         "data_note": data_age_note(document),
+        "headline": _headline(results, targets, cat),
         "total": len(targets),
         "targets": targets,
         "platforms": [(p, cat.get("platform", p)) for p in VERDICT_PLATFORMS],
