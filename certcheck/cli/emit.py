@@ -57,6 +57,6 @@ def emit(
             out.print(line, markup=False, soft_wrap=True)
         return plugin_code if not interrupted else code
     if not files.to_stdout:
-        console_report.print_results(results, out, verbose, clients)
+        console_report.print_results(results, out, verbose, clients, files.lang)
         console_report.print_totals(results, out, now)
     return code

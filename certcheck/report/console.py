@@ -15,8 +15,9 @@ from rich.text import Text
 
 from certcheck.freshness import stale_note
 from certcheck.model import PROTOCOLS, VERDICT_PLATFORMS, Finding, TargetResult
-from certcheck.report.evidence import evidence_pairs
-from certcheck.report.headline import Outcome, phones
+from certcheck.report.evidence import evidence_pairs, localized_evidence
+from certcheck.report.i18n import DEFAULT_LANG, Catalog, catalog
+from certcheck.report.reasons import reason_text
 from certcheck.report.safetext import visible
 
 OVERALL = {
@@ -66,24 +67,46 @@ def _evidence_text(evidence: dict[str, Any]) -> str:
     return "; ".join(f"{k}: {t}" for k, t in evidence_pairs(evidence, limit=4, max_chars=240))
 
 
+def _localized_evidence_text(cat: Catalog) -> Callable[[dict[str, Any]], str]:
+    """Evidence as :func:`_evidence_text`, with labels and wording in ``cat``'s language."""
+
+    def text(evidence: dict[str, Any]) -> str:
+        pairs = evidence_pairs(localized_evidence(evidence, cat), limit=4, max_chars=240)
+        return "; ".join(f"{cat.evidence_label(k)}: {t}" for k, t in pairs)
+
+    return text
+
+
 def findings_grid(
     findings: list[Finding],
     verbose: bool,
     evidence_text: Callable[[dict[str, Any]], str] = _evidence_text,
+    cat: Catalog | None = None,
 ) -> Table:
-    """Severity, rule id and title, then the evidence (and fix, when verbose), indented."""
+    """Severity, rule id and title, then the evidence (and fix, when verbose), indented.
+
+    ``cat`` (a language other than English) translates the title, evidence and fix."""
+    if cat is not None and cat.lang == DEFAULT_LANG:
+        cat = None
+    if cat is not None and evidence_text is _evidence_text:
+        evidence_text = _localized_evidence_text(cat)
     grid = Table.grid(padding=(0, 1))
     grid.add_column(width=1)
     grid.add_column(no_wrap=True)
     grid.add_column(overflow="fold")
     for finding in findings:
         word, style = SEV[finding.severity]
-        body = Text(visible(f"{finding.rule_id}: {finding.title}"))
+        title = finding.title
+        fix, fix_label = finding.fix, "fix: "
+        if cat is not None:
+            title = cat.rule_title(finding.rule_id, finding.title) or finding.title
+            fix, fix_label = cat.fix(finding.rule_id, finding.fix), cat.ui("fix") + "："
+        body = Text(visible(f"{finding.rule_id}: {title}"))
         evidence = evidence_text(finding.evidence)
         if evidence:
             body.append("\n" + visible(evidence), "dim")
-        if verbose and finding.fix:
-            body.append("\nfix: " + visible(finding.fix))
+        if verbose and fix:
+            body.append("\n" + fix_label + visible(fix))
         grid.add_row("", Text(word, style), body)
     return grid
 
@@ -117,7 +140,7 @@ def _common_root(entries: list[dict[str, Any]]) -> str | None:
     return max(sorted(set(roots)), key=roots.count) if roots else None
 
 
-def simulation_table(entries: list[dict[str, Any]]) -> Table:
+def simulation_table(entries: list[dict[str, Any]], cat: Catalog | None = None) -> Table:
     """One row per simulated client: result, protocol, suite and group, trust, reason."""
     common = _common_root(entries)
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
@@ -140,12 +163,20 @@ def simulation_table(entries: list[dict[str, Any]]) -> Table:
             entry.get("protocol") or "-",
             cipher or "-",
             trust,
-            entry.get("reason") or "",
+            _reason(entry, cat),
         )
     return table
 
 
-def _print_clients(result: TargetResult, console: Console) -> None:
+def _reason(entry: dict[str, Any], cat: Catalog | None) -> str:
+    reason = str(entry.get("reason") or "")
+    if cat is None or not reason:
+        return reason
+    code = entry.get("reason_code")
+    return reason_text(reason, cat, code if isinstance(code, str) else None)
+
+
+def _print_clients(result: TargetResult, console: Console, cat: Catalog | None = None) -> None:
     for line in protocol_lines(result):
         console.print(Text("  " + visible(line), "dim"))
     entries = result.simulation or []
@@ -164,14 +195,14 @@ def _print_clients(result: TargetResult, console: Console) -> None:
         )
         note = " (from --ca-file: counts as present in every client's store)" if from_file else ""
         console.print(Text(f"  trusted root: {visible(common)}{note}", "dim"))
-    ats = ats_line(entries)
+    ats = ats_line(entries, cat)
     if ats:
         console.print(Text("  " + visible(ats), "bold"))
     console.print(Text("  certificate dates and host name are judged by the findings", "dim"))
-    console.print(simulation_table(entries))
+    console.print(simulation_table(entries, cat))
 
 
-def ats_line(entries: list[dict[str, Any]]) -> str | None:
+def ats_line(entries: list[dict[str, Any]], cat: Catalog | None = None) -> str | None:
     """The Apple ATS verdict: the newest ATS profile, and any older one that fails."""
     ats = [e for e in entries if e.get("ats")]
     if not ats:
@@ -181,12 +212,12 @@ def ats_line(entries: list[dict[str, Any]]) -> str | None:
     if newest.get("ok"):
         detail = f"{newest.get('protocol')}, {newest.get('cipher')}"
     else:
-        detail = newest.get("reason") or ""
+        detail = _reason(newest, cat)
     line = f"Apple ATS ({newest.get('name')}): {word}" + (f" ({detail})" if detail else "")
     older = [e for e in ats[:-1] if e.get("ok") is False]
     if older and newest.get("ok") is not False:
         line += "; older ATS fails: " + ", ".join(
-            f"{e.get('name')}: {e.get('reason')}" for e in older
+            f"{e.get('name')}: {_reason(e, cat)}" for e in older
         )
     return line
 
@@ -196,12 +227,17 @@ def print_results(
     console: Console,
     verbose: bool = False,
     clients: bool = False,
+    lang: str = DEFAULT_LANG,
 ) -> None:
     """The summary table, then details for every target with something to say.
+
+    ``lang`` (``--lang``) gives the findings' titles, evidence, fix advice and the
+    simulation reasons in that language (the table headings stay English).
 
     ``clients`` (and ``verbose``) add the accepted protocols and suites and the
     per-client handshake simulation of every scanned target.
     """
+    cat = catalog(lang)
     console.print(summary_table(results))
     for result in results:
         active = result.active_findings
@@ -225,29 +261,29 @@ def print_results(
                 "nothing failed read 'unknown' (a larger --timeout, or a higher --rate, "
                 "gives it time)", "magenta",
             ))
-        console.print(findings_grid(shown, verbose))
+        console.print(findings_grid(shown, verbose, cat=cat))
         if hidden:
             console.print(Text(f"  +{hidden} info finding(s): --verbose shows them", "dim"))
         if suppressed:
             note = f"  +{suppressed} suppressed finding(s) (see the JSON output)"
             console.print(Text(note, "dim"))
         if show_clients:
-            _print_clients(result, console)
+            _print_clients(result, console, cat)
 
 
 def phones_line(results: list[TargetResult]) -> str | None:
     """The headline a reader wants when the overall counts look worse than they are: do
     current phones connect, and is it only old Android that fails?  None when every
     scanned target passes, or none was scanned."""
-    counts = phones([Outcome(r.facts.ok, r.overall, r.verdicts) for r in results])
-    if counts is None or counts.all_pass:
+    scanned = [r for r in results if r.facts.ok]
+    if not scanned or all(r.overall == "pass" for r in scanned):
         return None
-    line = (
-        f"current phones (iOS, Android): {counts.current} of {counts.scanned} "
-        "target(s) accepted"
-    )
-    if counts.old_only:
-        line += f"; old Android (4.x) fails on {counts.old_only} of them"
+    current = [r for r in scanned if r.verdicts.get("ios") != "fail"
+               and r.verdicts.get("android") != "fail"]
+    old_only = [r for r in current if r.verdicts.get("android_legacy") == "fail"]
+    line = f"current phones (iOS, Android): {len(current)} of {len(scanned)} target(s) accepted"
+    if old_only:
+        line += f"; old Android (4.x) fails on {len(old_only)} of them"
     return line
 
 
