@@ -16,6 +16,7 @@ from rich.text import Text
 from certcheck.freshness import stale_note
 from certcheck.model import PROTOCOLS, VERDICT_PLATFORMS, Finding, TargetResult
 from certcheck.report.evidence import evidence_pairs, localized_evidence
+from certcheck.report.headline import Outcome, phones
 from certcheck.report.i18n import DEFAULT_LANG, Catalog, catalog
 from certcheck.report.reasons import reason_text
 from certcheck.report.safetext import visible
@@ -275,15 +276,15 @@ def phones_line(results: list[TargetResult]) -> str | None:
     """The headline a reader wants when the overall counts look worse than they are: do
     current phones connect, and is it only old Android that fails?  None when every
     scanned target passes, or none was scanned."""
-    scanned = [r for r in results if r.facts.ok]
-    if not scanned or all(r.overall == "pass" for r in scanned):
+    counts = phones([Outcome(r.facts.ok, r.overall, r.verdicts) for r in results])
+    if counts is None or counts.all_pass:
         return None
-    current = [r for r in scanned if r.verdicts.get("ios") != "fail"
-               and r.verdicts.get("android") != "fail"]
-    old_only = [r for r in current if r.verdicts.get("android_legacy") == "fail"]
-    line = f"current phones (iOS, Android): {len(current)} of {len(scanned)} target(s) accepted"
-    if old_only:
-        line += f"; old Android (4.x) fails on {len(old_only)} of them"
+    line = (
+        f"current phones (iOS, Android): {counts.current} of {counts.scanned} "
+        "target(s) accepted"
+    )
+    if counts.old_only:
+        line += f"; old Android (4.x) fails on {counts.old_only} of them"
     return line
 
 
