@@ -371,11 +371,13 @@ def _simulation(entries: Any, cat: Catalog) -> dict[str, Any] | None:
     """Client simulation, rendered generically: any keys, identical outcomes grouped.
 
     Clients with the same ``ok``/protocol/cipher/group/reason share one row naming
-    them all; failing groups come first, then unknown ones, then those that connect
-    (the page shows only the first two unless asked).  ``client`` (an id) is left out
-    when a readable ``name`` is there; any other column (``platform``) lists its
-    distinct values in the group; keys beyond :data:`_SIM_COLUMNS` go in a last column
-    as ``key: value`` when every client of the group has the same value.
+    them all; clients that fail (or are unknown) for the same ``reason_code`` share one
+    too, though the reason's wording names each client's store (the first wording is
+    shown, the others behind "+N").  Failing groups come first, then unknown ones, then
+    those that connect (the page shows only the first two unless asked).  ``client``
+    (an id) is left out when a readable ``name`` is there; a column whose values differ
+    in a group lists the distinct ones; keys beyond :data:`_SIM_COLUMNS` go in a last
+    column as ``key: value`` when every client of the group has the same value.
     """
     rows_in = [e for e in as_list(entries) if isinstance(e, dict)]
     if not rows_in:
@@ -389,19 +391,23 @@ def _simulation(entries: Any, cat: Catalog) -> dict[str, Any] | None:
         rest += [k for k in entry if k not in _SIM_COLUMNS and k not in rest]
     buckets: dict[str, list[dict[str, Any]]] = {}
     for entry in rows_in:
-        key = json.dumps([entry.get(k) for k in _GROUP_BY], sort_keys=True, default=str)
-        buckets.setdefault(key, []).append(entry)
+        code = entry.get("reason_code")
+        if entry.get("ok") is not True and isinstance(code, str) and code:
+            bucket: list[Any] = ["code", entry.get("ok"), code]
+        else:
+            bucket = [entry.get(k) for k in _GROUP_BY]
+        buckets.setdefault(json.dumps(bucket, default=str), []).append(entry)
     order = {"fail": 0, "unknown": 1, "pass": 2}
     ranked: list[tuple[tuple[int, int, int], dict[str, Any]]] = []
     for position, members in enumerate(buckets.values()):
         first = members[0]
-        cells = []
+        cells: list[tuple[str, str, list[str]]] = []
         for key in keys:
-            if key in _GROUP_BY:
-                cells.append(_sim_cell(key, first.get(key), cat))
-                continue
-            shown = dict.fromkeys(_sim_cell(key, m.get(key), cat)[0] for m in members)
-            cells.append((", ".join(shown), ""))
+            values = list(dict.fromkeys(_sim_cell(key, m.get(key), cat) for m in members))
+            if key == "reason" and len(values) > 1:
+                cells.append((values[0][0], values[0][1], [text for text, _t in values[1:]]))
+            else:
+                cells.append((", ".join(text for text, _t in values), values[0][1], []))
         if rest:
             same = [
                 k
@@ -410,7 +416,7 @@ def _simulation(entries: Any, cat: Catalog) -> dict[str, Any] | None:
                 and all(m.get(k) == first.get(k) for m in members)
             ]
             other = "; ".join(_sim_more(k, first[k], cat) for k in same)
-            cells.append((other or "—", ""))
+            cells.append((other or "—", "", []))
         tone = _sim_tone(first.get("ok"))
         names = [as_str(m.get("name") or m.get("client"), "?") for m in members]
         group = {
