@@ -6,7 +6,7 @@
 # Run (from the repository root):
 #     scripts/mutation.sh                    # every module of certcheck/evaluate (slow)
 #     scripts/mutation.sh names.py           # one module: certcheck/evaluate/names.py
-#     JOBS=2 scripts/mutation.sh protocol_rules.py
+#     JOBS=2 scripts/mutation.sh rules/protocols.py
 # Environment:
 #     JOBS          parallel mutant runs (default 1: be kind to shared machines)
 #     KEEP=1        keep the scratch copy (its path is printed) to inspect mutants
@@ -63,7 +63,7 @@ toml_list() { # "a b" -> ["a", "b"]
     for item in "$@"; do out+="\"$item\", "; done
     echo "[${out%, }]"
 }
-pytest_args=(-p no:cacheprovider -q -x)
+pytest_args=(-p no:cacheprovider -q -x -n 0)  # one process: mutmut runs its own jobs
 for node in ${DESELECT:-}; do pytest_args+=("--deselect=$node"); done
 only="certcheck/evaluate/${MODULE:-*.py}"
 cat >>"$SCRATCH/pyproject.toml" <<EOF

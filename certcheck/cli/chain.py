@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from certcheck.cli.common import err, fail_usage, out, parse_at, read_file
 from certcheck.cli.options import AtOpt, CaFile
-from certcheck.evaluate.cert_rules import TOLERATED_BY_CLIENTS, classify_validator_error
 from certcheck.evaluate.certinfo import is_self_signed, iso, subject_str
+from certcheck.evaluate.rules.chain import TOLERATED_BY_CLIENTS, classify_validator_error
 from certcheck.evaluate.trust import PathResult, TrustStore, TrustStoreError, build_path
 from certcheck.probe import probe_target
 from certcheck.probe.aia import add_aia_issuers

@@ -5,25 +5,17 @@ Nothing in this package opens a socket or reads the clock: ``now`` is passed in.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cryptography import x509
-
 from certcheck.catalog import Profile, load_profiles
-from certcheck.evaluate.cert_rules import evaluate_chain
-from certcheck.evaluate.certinfo import try_load
-from certcheck.evaluate.cipher_rules import cipher_findings
-from certcheck.evaluate.client_rules import client_findings, reconcile_with_simulation
-from certcheck.evaluate.ct import ct_findings
-from certcheck.evaluate.dh_rules import kex_findings
-from certcheck.evaluate.distrust import distrust_findings
-from certcheck.evaluate.protocol_rules import protocol_findings
-from certcheck.evaluate.simulation import ClientResult, simulate
-from certcheck.evaluate.stapling import stapling_findings
+from certcheck.evaluate.certinfo import b64_der, try_load
+from certcheck.evaluate.context import Context
+from certcheck.evaluate.rules.chain import chain_summary, prepare_chain
+from certcheck.evaluate.rules.clients import reconcile_with_simulation
+from certcheck.evaluate.rules.registry import run as run_rules
+from certcheck.evaluate.simulation import simulate
 from certcheck.evaluate.trust import TrustStore
 from certcheck.model import (
     SEVERITY_ORDER,
@@ -121,52 +113,8 @@ def _merge_same_rule(findings: list[Finding]) -> list[Finding]:
     return list(merged.values())
 
 
-def _distrust(
-    facts: ServerFacts, summary: dict, policy: Policy, now: datetime
-) -> list[Finding]:
-    """Distrust events for every certificate served or on the built path."""
-    if not summary.get("chain"):
-        return []
-    certs = [(c["sha256"], c["subject"]) for c in summary["chain"]]
-    certs += list(zip(summary.get("path_sha256", []), summary.get("path", []), strict=True))
-    leaf = _leaf(facts)
-    if leaf is None:
-        return []
-    return distrust_findings(certs, leaf, facts.tls_scts, policy.profile, now)
-
-
-def _client_side(
-    facts: ServerFacts, policy: Policy, now: datetime, fired: set[str]
-) -> tuple[list[Finding], list[ClientResult]]:
-    """Cipher/ATS rules, handshake simulation per client, CT and OCSP stapling."""
-    leaf = _leaf(facts)
-    simulation = simulate(facts, policy.trust, now)
-    # Apple requires CT only for chains to its own store's roots (not user/--ca-file roots).
-    public_on_apple = any(
-        r.profile.platform == "ios" and r.trust.trust == "ok" and r.trust.root_source == "store"
-        for r in simulation
-    )
-    findings = cipher_findings(facts, policy.profile, leaf)
-    findings += kex_findings(facts, policy.profile)
-    findings += client_findings(simulation, policy.profile, fired)
-    findings += ct_findings(facts, leaf, public_on_apple, policy.profile, now)
-    findings += stapling_findings(facts, policy.profile, leaf)
-    return findings, simulation
-
-
-def _leaf(facts: ServerFacts) -> x509.Certificate | None:
-    return try_load(_b64(facts.chain[0])) if facts.chain else None
-
-
-def _b64(entry: str) -> bytes:
-    try:
-        return base64.b64decode(entry)
-    except (binascii.Error, ValueError):
-        return b""
-
-
 def _decodable(entries: list[str]) -> list[str]:
-    return [e for e in entries if try_load(_b64(e)) is not None]
+    return [e for e in entries if try_load(b64_der(e)) is not None]
 
 
 def readable_facts(facts: ServerFacts) -> ServerFacts:
@@ -177,10 +125,10 @@ def readable_facts(facts: ServerFacts) -> ServerFacts:
     rules then work on certificates that are known to be whole.
     """
     chain = facts.chain
-    if chain and try_load(_b64(chain[0])) is None:
+    if chain and try_load(b64_der(chain[0])) is None:
         chain = []  # no leaf: nothing after it may stand in for it
     no_sni = facts.no_sni_leaf
-    if no_sni is not None and try_load(_b64(no_sni)) is None:
+    if no_sni is not None and try_load(b64_der(no_sni)) is None:
         no_sni = None
     return dataclasses.replace(
         facts,
@@ -215,30 +163,41 @@ def internal_error_result(facts: ServerFacts, exc: BaseException) -> TargetResul
 
 
 def evaluate_strict(facts: ServerFacts, policy: Policy, now: datetime) -> TargetResult:
-    """:func:`evaluate` without the safety net: exceptions propagate (tests, fuzzing)."""
+    """:func:`evaluate` without the safety net: exceptions propagate (tests, fuzzing).
+
+    Every rule of :mod:`certcheck.evaluate.rules` runs over one :class:`Context`; what
+    follows is the same for all of them: one finding per rule, the profile's "off", the
+    simulation's say on which platforms break, the user's suppressions, the verdicts.
+    """
     if not facts.ok:
         return TargetResult(
             facts=facts,
             verdicts={p: "unknown" for p in VERDICT_PLATFORMS},
             overall="error",
         )
-    report = evaluate_chain(
-        [_b64(c) for c in facts.chain],
+    readable = readable_facts(facts)
+    state = prepare_chain(
+        [b64_der(c) for c in facts.chain],
         facts.target.host,
         policy.trust,
-        policy.profile,
         now,
         policy.distrust,
-        [_b64(c) for c in facts.aia_certificates],
+        [b64_der(c) for c in facts.aia_certificates],
     )
-    readable = readable_facts(facts)
-    protocol = protocol_findings(facts, policy.profile)
-    fired = {f.rule_id for f in report.findings + protocol}
-    client_side, simulation = _client_side(readable, policy, now, fired)
-    findings = report.findings + protocol + client_side
-    findings = _merge_same_rule(findings + _distrust(readable, report.summary, policy, now))
+    ctx = Context(
+        facts=facts,
+        readable=readable,
+        profile=policy.profile,
+        trust=policy.trust,
+        now=now,
+        distrust=policy.distrust,
+        chain=state,
+        certificate=chain_summary(state, now),
+        simulation=simulate(readable, policy.trust, now),
+    )
+    findings = _merge_same_rule(run_rules(ctx))
     findings = [f for f in findings if f.severity != OFF]  # disabled by the profile
-    findings = reconcile_with_simulation(findings, simulation, policy.profile)
+    findings = reconcile_with_simulation(findings, ctx.simulation, policy.profile)
     apply_suppressions(findings, facts.target.host, policy.ignores, now)
     findings.sort(key=lambda f: (-SEVERITY_ORDER[f.severity], f.rule_id))
     verdicts, overall = verdicts_for(findings)
@@ -250,6 +209,6 @@ def evaluate_strict(facts: ServerFacts, policy: Policy, now: datetime) -> Target
         findings=findings,
         verdicts=verdicts,
         overall=overall,
-        certificate=report.summary,
-        simulation=[r.to_dict() for r in simulation] or None,
+        certificate=ctx.certificate,
+        simulation=[r.to_dict() for r in ctx.simulation] or None,
     )

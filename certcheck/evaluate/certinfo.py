@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -67,6 +69,14 @@ _PARTS: tuple[tuple[str, Any], ...] = (
     ("public key", lambda c: c.public_key()),
     ("TBS bytes", lambda c: c.tbs_certificate_bytes),
 )
+
+
+def b64_der(entry: str) -> bytes:
+    """The DER bytes of a base64 chain entry of the facts; b"" when it is not base64."""
+    try:
+        return base64.b64decode(entry)
+    except (binascii.Error, ValueError):
+        return b""
 
 
 def try_load(der: bytes) -> x509.Certificate | None:

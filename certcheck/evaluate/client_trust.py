@@ -45,7 +45,7 @@ from certcheck.evaluate.certinfo import (
     subject_str,
 )
 from certcheck.evaluate.client_constraints import CertificatePolicy
-from certcheck.evaluate.distrust import Issuance, issuance
+from certcheck.evaluate.rules.distrust import Issuance, issuance
 from certcheck.evaluate.trust import TrustStore
 from certcheck.platforms import (
     ANDROID_UPDATABLE_API,
@@ -286,7 +286,7 @@ def chrome_constraint_problem(
     when the caller passes those).  A leaf without SCTs is dated by its notBefore: Chrome
     would refuse it under its CT policy anyway (certcheck's CT rules say so), and notBefore
     is the closest stand-in for when it was issued, as in the distrust rules
-    (:class:`certcheck.evaluate.distrust.Issuance`).  Only SCTs Chrome counts as valid matter
+    (:class:`certcheck.evaluate.rules.distrust.Issuance`).  Only SCTs Chrome counts as valid matter
     to Chrome; certcheck does not verify log signatures here.
     ``version`` is the client's Chrome version ("131" matches every M131); None is the
     newest Chrome.  The worded problem is the one of the set closest to holding, preferring

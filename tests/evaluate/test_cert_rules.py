@@ -14,8 +14,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certcheck.catalog import load_catalog, load_profiles
 from certcheck.evaluate import Policy, verdicts_for
-from certcheck.evaluate.cert_rules import evaluate_chain
 from certcheck.evaluate.certinfo import fingerprint
+from certcheck.evaluate.rules.chain import evaluate_chain
 from certcheck.evaluate.trust import TrustStore
 from certcheck.model import Finding
 

@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 
 from certcheck.catalog import Profile, load_catalog, load_profiles
 from certcheck.core.tls import SUITES_BY_NAME
-from certcheck.evaluate.cipher_rules import (
+from certcheck.evaluate.rules.ciphers import (
     ATS_TLS12,
     ATS_TLS13,
     ECDHE_CBC_SHA2,

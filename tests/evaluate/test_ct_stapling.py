@@ -18,8 +18,13 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from certcheck.catalog import load_profiles
 from certcheck.evaluate import Policy, evaluate
-from certcheck.evaluate.ct import check_apple_ct, ct_findings, embedded_scts, required_embedded
-from certcheck.evaluate.stapling import ocsp_scts, stapling_findings
+from certcheck.evaluate.rules.stapling import ocsp_scts, stapling_findings
+from certcheck.evaluate.rules.transparency import (
+    check_apple_ct,
+    ct_findings,
+    embedded_scts,
+    required_embedded,
+)
 from certcheck.evaluate.trust import TrustStore
 from certcheck.model import ServerFacts, Target
 

@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from certcheck.catalog import load_catalog, load_profiles
 from certcheck.core.tls import named_dh_prime, named_dh_primes
 from certcheck.evaluate import Policy, evaluate
-from certcheck.evaluate.dh_rules import dh_problems, kex_findings, probably_prime
+from certcheck.evaluate.rules.kex import dh_problems, kex_findings, probably_prime
 from certcheck.evaluate.simulation import simulate
 from certcheck.evaluate.trust import TrustStore
 from certcheck.localserver import LoopbackServer, ServerSpec

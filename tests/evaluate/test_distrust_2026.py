@@ -29,7 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from certcheck.catalog import load_profiles
 from certcheck.evaluate import Policy, evaluate
 from certcheck.evaluate.certinfo import fingerprint
-from certcheck.evaluate.distrust import distrust_findings
+from certcheck.evaluate.rules.distrust import distrust_findings
 from certcheck.localserver import ServerSpec, serving
 from certcheck.model import Target
 from certcheck.platforms import DistrustEvent, distrust_by_fingerprint, distrust_events

@@ -18,7 +18,7 @@ from paths import DATA
 from certcheck.catalog import load_profiles
 from certcheck.evaluate import Policy, evaluate
 from certcheck.evaluate.certinfo import fingerprint
-from certcheck.evaluate.distrust import distrust_findings, issuance
+from certcheck.evaluate.rules.distrust import distrust_findings, issuance
 from certcheck.model import ServerFacts, Target
 from certcheck.platforms import distrust_events
 
@@ -146,7 +146,7 @@ def test_sct_time_comes_from_tls_extension():
     ],
 )
 def test_every_cutoff_kind_before_on_and_after(kind, moment, fires):
-    from certcheck.evaluate.distrust import Issuance, _fires
+    from certcheck.evaluate.rules.distrust import Issuance, _fires
     from certcheck.platforms import DistrustRule
 
     cutoff = datetime(2025, 1, 1, tzinfo=UTC)

@@ -208,12 +208,12 @@ def test_unparseable_evidence_names_the_defect() -> None:
 
 
 def test_an_unforeseen_bug_is_that_targets_internal_error(monkeypatch) -> None:
-    import certcheck.evaluate as evaluation
+    import certcheck.evaluate.rules.protocols as protocol_rules
 
     def boom(*args, **kwargs):
         raise RuntimeError("planted bug")
 
-    monkeypatch.setattr(evaluation, "protocol_findings", boom)
+    monkeypatch.setattr(protocol_rules, "protocol_findings", boom)
     result = evaluate(facts_for([der(GOOD_LEAF), der(INTER)]), POLICY, NOW)
     assert result.overall == "error"
     assert result.facts.error is not None and result.facts.error.kind == "internal"

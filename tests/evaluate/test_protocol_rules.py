@@ -3,7 +3,7 @@
 import pytest
 
 from certcheck.catalog import load_profiles
-from certcheck.evaluate.protocol_rules import protocol_findings
+from certcheck.evaluate.rules.protocols import protocol_findings
 from certcheck.model import ServerFacts, Target
 
 

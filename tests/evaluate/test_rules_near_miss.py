@@ -36,9 +36,9 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 from certcheck.catalog import Profile, load_catalog, load_profiles
 from certcheck.evaluate import Policy, evaluate
 from certcheck.evaluate.certinfo import fingerprint
-from certcheck.evaluate.distrust import distrust_findings
 from certcheck.evaluate.names import check_host
-from certcheck.evaluate.protocol_rules import protocol_findings
+from certcheck.evaluate.rules.distrust import distrust_findings
+from certcheck.evaluate.rules.protocols import protocol_findings
 from certcheck.evaluate.trust import TrustStore
 from certcheck.miniprogram.config import parse_config
 from certcheck.miniprogram.lint import lint

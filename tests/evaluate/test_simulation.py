@@ -26,8 +26,8 @@ from simkit import HOST, NO_ROOTS, modern_facts
 from certcheck import samples
 from certcheck.catalog import load_profiles
 from certcheck.evaluate import Policy, evaluate
-from certcheck.evaluate.client_rules import broken_platforms, client_findings
 from certcheck.evaluate.client_trust import ChainTrust, store_view
+from certcheck.evaluate.rules.clients import broken_platforms, client_findings
 from certcheck.evaluate.simulation import negotiate, simulate
 from certcheck.evaluate.trust import TrustStore
 from certcheck.model import ServerFacts, Target

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from certcheck import samples
 from certcheck.catalog import load_catalog
 from certcheck.evaluate import Policy, evaluate_strict
-from certcheck.evaluate.client_rules import broken_platforms
+from certcheck.evaluate.rules.clients import broken_platforms
 from certcheck.evaluate.simulation import simulate
 from certcheck.evaluate.trust import TrustStore
 from certcheck.model import VERDICT_PLATFORMS, ServerFacts, Target, TargetResult

@@ -25,7 +25,7 @@ from paths import DATA, ROOT
 
 from certcheck.evaluate.certinfo import fingerprint
 from certcheck.evaluate.client_trust import ChainTrust, chrome_constraint_problem, store_view
-from certcheck.evaluate.distrust import Issuance
+from certcheck.evaluate.rules.distrust import Issuance
 from certcheck.evaluate.simulation import simulate
 from certcheck.evaluate.trust import TrustStore
 from certcheck.model import ServerFacts, Target

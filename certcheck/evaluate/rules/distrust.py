@@ -14,14 +14,18 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
 from certcheck.catalog import Profile, make_finding
 from certcheck.evaluate.certinfo import iso
+from certcheck.evaluate.rules.registry import rule
 from certcheck.model import Finding
 from certcheck.platforms import DistrustEvent, DistrustRule, distrust_by_fingerprint
+
+if TYPE_CHECKING:
+    from certcheck.evaluate.context import Context
 
 #: distrust platform -> verdict platform key
 PLATFORM_KEYS = {"apple": "ios", "android": "android", "chrome": "chrome", "mozilla": "firefox"}
@@ -139,41 +143,46 @@ def distrust_findings(
     seen: set[tuple[str, DistrustRule]] = set()
     for sha, name in certificates:
         for event in index.get(sha, []):
-            for rule in event.rules:
-                key = (event.name, rule)
+            for event_rule in event.rules:
+                key = (event.name, event_rule)
                 if key in seen:
                     continue
                 seen.add(key)
-                entry = _entry(event, rule, name, sha)
-                if rule.kind in ("issued_after", "sct_after") and rule.cutoff and rule.cutoff > now:
+                entry = _entry(event, event_rule, name, sha)
+                cutoff = event_rule.cutoff
+                if event_rule.kind in ("issued_after", "sct_after") and cutoff and cutoff > now:
                     # The current certificate is fine; its renewals will not be.
-                    days = (rule.cutoff - now).days
+                    days = (event_rule.cutoff - now).days
                     scheduled.append(
                         {
                             **entry,
-                            "date": iso(rule.cutoff),
+                            "date": iso(event_rule.cutoff),
                             "days_left": days,
                             "affects": "certificates issued after the cut-off",
                         }
                     )
                     continue
-                if not _in_effect(rule, now):
-                    if _fires(rule, when):
-                        assert rule.effective_date is not None
-                        days = (rule.effective_date - now.date()).days
+                if not _in_effect(event_rule, now):
+                    if _fires(event_rule, when):
+                        assert event_rule.effective_date is not None
+                        days = (event_rule.effective_date - now.date()).days
                         scheduled.append(
-                            {**entry, "date": rule.effective_date.isoformat(), "days_left": days}
+                            {
+                                **entry,
+                                "date": event_rule.effective_date.isoformat(),
+                                "days_left": days,
+                            }
                         )
                     continue
-                if not _fires(rule, when):
+                if not _fires(event_rule, when):
                     continue
-                if rule.kind == "full":
+                if event_rule.kind == "full":
                     full.append(entry)
-                elif rule.platform in AFTER_RULES:
-                    moment, basis = _compared(rule, when)
+                elif event_rule.platform in AFTER_RULES:
+                    moment, basis = _compared(event_rule, when)
                     entry["issued"] = iso(moment)
                     entry["issued_basis"] = basis
-                    after.setdefault(AFTER_RULES[rule.platform], []).append(entry)
+                    after.setdefault(AFTER_RULES[event_rule.platform], []).append(entry)
     findings: list[Finding] = []
     if full:
         platforms = sorted({PLATFORM_KEYS[e["platform"]] for e in full})
@@ -196,3 +205,26 @@ def distrust_findings(
             )
         )
     return findings
+
+
+@rule(
+    "ca_fully_distrusted",
+    "ca_distrust_after_apple",
+    "ca_distrust_after_chrome",
+    "ca_distrust_after_mozilla",
+    "ca_distrust_scheduled",
+)
+def distrust_rules(ctx: Context) -> list[Finding]:
+    """``--distrust`` first, then the distrust data, for every certificate served or on the
+    built path (one ``ca_fully_distrusted`` per target: the two are merged)."""
+    found: list[Finding] = []
+    state = ctx.chain
+    if state is not None and state.user_distrusted:
+        evidence = {"certificates": state.user_distrusted, "source": "--distrust"}
+        found.append(ctx.finding("ca_fully_distrusted", evidence))
+    summary = ctx.certificate
+    if not summary.get("chain") or ctx.leaf is None:
+        return found
+    certs = [(c["sha256"], c["subject"]) for c in summary["chain"]]
+    certs += list(zip(summary.get("path_sha256", []), summary.get("path", []), strict=True))
+    return found + distrust_findings(certs, ctx.leaf, ctx.readable.tls_scts, ctx.profile, ctx.now)

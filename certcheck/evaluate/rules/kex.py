@@ -8,11 +8,15 @@ suites.  Sizes and sources are in ``rules/catalog/dh.toml``.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from certcheck.catalog import Profile, make_finding
 from certcheck.core.tls import SUITES_BY_NAME, named_dh_prime
+from certcheck.evaluate.rules.registry import rule
 from certcheck.model import PROTOCOLS, Finding, ServerFacts, Severity
+
+if TYPE_CHECKING:
+    from certcheck.evaluate.context import Context
 
 #: Below this a prime is an error (Logjam / export range); below RECOMMENDED a warning.
 MIN_DH_BITS = 1024
@@ -138,3 +142,8 @@ def _anon_or_null(facts: ServerFacts, profile: Profile) -> list[Finding]:
 def kex_findings(facts: ServerFacts, profile: Profile) -> list[Finding]:
     """``dh_params_weak`` and ``anon_or_null_suites`` for one target's facts."""
     return _dh_params_weak(facts, profile) + _anon_or_null(facts, profile)
+
+
+@rule("dh_params_weak", "anon_or_null_suites")
+def kex_rules(ctx: Context) -> list[Finding]:
+    return kex_findings(ctx.readable, ctx.profile)

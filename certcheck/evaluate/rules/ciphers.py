@@ -8,7 +8,7 @@ enumerated is no evidence: the rules that need it stay silent.
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
@@ -21,7 +21,11 @@ from certcheck.evaluate.certinfo import (
     subject_str,
 )
 from certcheck.evaluate.names import check_host
+from certcheck.evaluate.rules.registry import rule
 from certcheck.model import PROTOCOLS, Finding, ServerFacts
+
+if TYPE_CHECKING:
+    from certcheck.evaluate.context import Context
 
 #: Apple ``tls_ciphersuite_group_ats`` = CiphersuitesTLS13 + CiphersuitesPFS, as in
 #: Security-60158.100.133 (2022-05) .. 61901 (2025-10), protocol/SecProtocolInternal.h
@@ -240,3 +244,20 @@ def cipher_findings(
     _sni(out, leaf)
     _weak(out)
     return out.findings
+
+
+@rule(
+    "sslv3_enabled",
+    "sslv2_enabled",
+    "ats_cipher_missing",
+    "ats_only_cbc_sha2",
+    "no_forward_secrecy",
+    "old_android_cipher_gap",
+    "ecdhe_p256_missing",
+    "ecdsa_only_cert",
+    "sni_required",
+    "weak_ciphers_enabled",
+)
+def cipher_rules(ctx: Context) -> list[Finding]:
+    """The cipher suites, groups and certificates per version (one enumeration feeds all)."""
+    return cipher_findings(ctx.readable, ctx.profile, ctx.leaf)

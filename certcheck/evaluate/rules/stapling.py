@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import UTC
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.x509 import ocsp
@@ -17,7 +18,11 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
 from certcheck.catalog import Profile, make_finding
 from certcheck.evaluate.certinfo import extension
+from certcheck.evaluate.rules.registry import rule
 from certcheck.model import Finding, ServerFacts
+
+if TYPE_CHECKING:
+    from certcheck.evaluate.context import Context
 
 
 @dataclass(frozen=True)
@@ -94,3 +99,8 @@ def stapling_findings(
             make_finding("ocsp_stapling_absent", {"ocsp_urls": urls, "stapled": False}, profile)
         )
     return findings
+
+
+@rule("ocsp_stapling_absent", "must_staple_without_staple")
+def stapling_rules(ctx: Context) -> list[Finding]:
+    return stapling_findings(ctx.readable, ctx.profile, ctx.leaf)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from certcheck.catalog import Profile, make_finding
+from certcheck.evaluate.rules.registry import rule
 from certcheck.evaluate.simulation import ClientResult
 from certcheck.model import Finding
+
+if TYPE_CHECKING:
+    from certcheck.evaluate.context import Context
 
 #: ISRG Root X1 and X2 (RULES.md §3.3): Android before 7.1 (API 25) has neither (S21, S22).
 ISRG_ROOTS: frozenset[str] = frozenset(
@@ -191,3 +197,14 @@ def _concern_unconfirmed(active: list[Finding], results: list[ClientResult]) -> 
             if finding.rule_id in wanted and finding.severity != "info":
                 if platform not in finding.platforms and "all" not in finding.platforms:
                     finding.platforms = sorted({*finding.platforms, platform})
+
+
+@rule("client_handshake_fails", "letsencrypt_old_android")
+def client_rules(ctx: Context) -> list[Finding]:
+    """Client failures that no finding so far explains (EXPLAINED_BY), and old Android's
+    missing ISRG root.  A ``--distrust`` hit explains an untrusted root too: it is known
+    from the chain, though its finding is raised with the distrust data."""
+    fired = ctx.fired()
+    if ctx.chain is not None and ctx.chain.user_distrusted:
+        fired.add("ca_fully_distrusted")
+    return client_findings(ctx.simulation, ctx.profile, fired)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from certcheck.catalog import Profile, make_finding
+from certcheck.evaluate.rules.registry import rule
 from certcheck.model import Finding, ServerFacts
+
+if TYPE_CHECKING:
+    from certcheck.evaluate.context import Context
 
 
 def protocol_findings(facts: ServerFacts, profile: Profile) -> list[Finding]:
@@ -33,3 +39,9 @@ def protocol_findings(facts: ServerFacts, profile: Profile) -> list[Finding]:
     if old:
         findings.append(make_finding("legacy_tls_enabled", {**evidence, "legacy": old}, profile))
     return findings
+
+
+@rule("tls12_missing", "tls13_only", "legacy_tls_missing", "legacy_tls_enabled")
+def protocol_rules(ctx: Context) -> list[Finding]:
+    """The protocol versions the server accepts (one probe result feeds all four)."""
+    return protocol_findings(ctx.facts, ctx.profile)

@@ -18,14 +18,18 @@ import base64
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
 from certcheck.catalog import Profile, make_finding
 from certcheck.evaluate.certinfo import DAY, iso, lifetime_seconds
-from certcheck.evaluate.stapling import Sct, ocsp_scts
+from certcheck.evaluate.rules.registry import rule
+from certcheck.evaluate.rules.stapling import Sct, ocsp_scts
 from certcheck.model import Finding, ServerFacts
+
+if TYPE_CHECKING:
+    from certcheck.evaluate.context import Context
 
 #: SecPolicyCheckSystemTrustedCTRequired: leaves issued from this instant on (S5).
 CT_REQUIRED_FROM = datetime(2018, 10, 16, tzinfo=UTC)
@@ -129,3 +133,13 @@ def ct_findings(
     if facts.source == "file":
         evidence["note"] = "certificate only: SCTs from the TLS extension or OCSP were not seen"
     return [make_finding("ct_noncompliant_apple", evidence, profile)]
+
+
+@rule("ct_noncompliant_apple")
+def ct_rules(ctx: Context) -> list[Finding]:
+    """Apple requires CT only for chains to its own store's roots (not user/--ca-file roots)."""
+    public_on_apple = any(
+        r.profile.platform == "ios" and r.trust.trust == "ok" and r.trust.root_source == "store"
+        for r in ctx.simulation
+    )
+    return ct_findings(ctx.readable, ctx.leaf, public_on_apple, ctx.profile, ctx.now)
