@@ -28,6 +28,8 @@ SUBSETS = {
 
 #: The tools in the peer table, in this order (issue 16).
 PEERS = ("certcheck", "sslyze", "sslscan", "testssl")
+#: The ones run as a pool of processes, one per target.
+POOLED = ("sslscan", "testssl")
 #: What each tool checks per server, for documents written before run.py recorded it.
 CHECKS = {
     "certcheck": "chain + trust per platform, protocols, suites per version, groups, "
@@ -119,12 +121,22 @@ def _table(document: dict[str, Any]) -> list[str]:
         m = run["measurement"]
         exit_text = "killed (time limit)" if m["timed_out"] else str(m["returncode"])
         subset = SUBSETS.get(run["subset"], run["subset"])
+        rss = f"{m['peak_rss_mib']}"
+        if run["tool"] in POOLED and run.get("tree_largest_mib"):
+            rss = f"{run['tree_largest_mib']}*"
         rows.append(
             f"| {run['tool']} | {subset} | {run['targets']} | {run['concurrency']} | "
-            f"{m['wall_s']} | {m['cpu_s']} ({m['user_s']}+{m['sys_s']}) | {m['peak_rss_mib']} | "
+            f"{m['wall_s']} | {m['cpu_s']} ({m['user_s']}+{m['sys_s']}) | {rss} | "
             f"{run['reached']} / {run['reported']} | {run['server_connections']} | "
             f"{run['server_cpu_s']} | {exit_text} |"
         )
+    if any(run["tool"] in POOLED for run in document["runs"]):
+        rows += [
+            "",
+            "\\* sslscan, testssl.sh: one process per target; peak RSS of the largest one "
+            "(VmHWM, sampled), as in the side-by-side table (the pool's `ru_maxrss` starts at "
+            "`run.py`'s own size). CPU is the whole process tree's.",
+        ]
     return rows
 
 
