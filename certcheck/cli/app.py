@@ -22,6 +22,7 @@ from certcheck.cli import (
     demo,
     evaluate,
     forecast,
+    history,
     miniprogram,
     monitor,
     report,
@@ -63,7 +64,7 @@ def build_app() -> typer.Typer:
     )
     app.command("init")(monitor.init)
     app.command("monitor", epilog=monitor.MONITOR_HELP)(monitor.monitor)
-    app.command("history")(monitor.history)
+    app.command("history")(history.history)
     app.command("notify-test")(monitor.notify_test)
     app.command("report", epilog=report.REPORT_HELP)(report.report)
     app.command("schema")(report.schema)

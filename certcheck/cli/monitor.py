@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import re
-import sys
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from certcheck.cli.common import EXIT_CODES_HELP, err, fail_usage, out
+from certcheck.cli.monitor_common import CHANGE_STYLE, ConfigOpt, load_monitor_config, open_store
 from certcheck.cli.options import FailOn
 from certcheck.exitcodes import EXIT_HISTORY_BUSY
 from certcheck.monitor import DEFAULT_FILE
@@ -22,44 +18,14 @@ from certcheck.report import console as console_report
 from certcheck.report.safetext import visible
 
 if TYPE_CHECKING:  # the monitor modules (SQLAlchemy, pydantic) load only when a command runs
-    from certcheck.monitor.config import MonitorConfig
     from certcheck.monitor.redact import Redactor
     from certcheck.monitor.run import MonitorOutcome
-    from certcheck.monitor.store import Store
 
-ConfigOpt = Annotated[
-    Path,
-    typer.Option(
-        "--config",
-        "-c",
-        metavar="FILE",
-        envvar="CERTCHECK_CONFIG",
-        help="Monitoring configuration file (certcheck init writes an example).",
-    ),
-]
 MONITOR_HELP = (
     EXIT_CODES_HELP + " 5 another monitor run of the same targets (or shard) holds the "
     "history; 6 with --fail-on-delivery: an alert is still undelivered or was given up "
     "(wins over 0, 1 and 3)."
 )
-
-
-def _config(path: Path, strict_env: bool = True) -> MonitorConfig:
-    from certcheck.monitor.config import ConfigError, load_config
-
-    try:
-        return load_config(path, strict_env)
-    except ConfigError as exc:
-        fail_usage(str(exc))
-
-
-def _open_store(url: str, redactor: Redactor) -> Store:
-    from certcheck.monitor.store import Store, StoreError
-
-    try:
-        return Store.open(url, redactor)
-    except StoreError as exc:
-        fail_usage(str(exc))
 
 
 # -- init -------------------------------------------------------------------------------------
@@ -89,7 +55,6 @@ def init(
 # -- monitor ----------------------------------------------------------------------------------
 
 
-_STYLE = {"error": "red", "warning": "yellow", "info": "cyan", "ok": "green"}
 
 
 def _change_lines(outcome: MonitorOutcome, redactor: Redactor, everything: bool) -> list[Text]:
@@ -103,12 +68,12 @@ def _change_lines(outcome: MonitorOutcome, redactor: Redactor, everything: bool)
         if message is not None and message.kind == "reminder":
             lines.append(Text("  reminder: still standing", "bold"))
             for item in message.items:
-                lines.append(Text(f"  {item['severity']:8} ", _STYLE[item["severity"]]))
+                lines.append(Text(f"  {item['severity']:8} ", CHANGE_STYLE[item["severity"]]))
                 lines[-1].append(visible(redactor.scrub(item["summary"])))
             continue
         for change in shown:
             word = "ok" if change.good else change.severity
-            line = Text(f"  {word:8} ", _STYLE["ok" if change.good else change.severity])
+            line = Text(f"  {word:8} ", CHANGE_STYLE["ok" if change.good else change.severity])
             line.append(visible(redactor.scrub(change.summary)))
             if not change.notify:
                 line.append("  (recorded, not alerted)", "dim")
@@ -215,10 +180,10 @@ def monitor(
         part = parse_shard(shard) if shard is not None else None
     except TargetError as exc:
         fail_usage(str(exc))
-    config = _config(config_path)
+    config = load_monitor_config(config_path)
     if textfile is not None and not textfile.parent.is_dir():
         fail_usage(f"--prometheus-textfile {str(textfile)!r}: the folder does not exist")
-    store = _open_store(config.history_url, config.redactor)
+    store = open_store(config.history_url, config.redactor)
     try:
         outcome = run_monitor(
             config,
@@ -270,236 +235,6 @@ def monitor(
     raise typer.Exit(outcome.exit_code)
 
 
-# -- history ----------------------------------------------------------------------------------
-
-_RELATIVE = re.compile(r"^(\d+)([dhw])$")
-
-
-def _parse_since(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    relative = _RELATIVE.match(text.strip())
-    if relative:
-        amount, unit = int(relative.group(1)), relative.group(2)
-        hours = {"h": 1, "d": 24, "w": 24 * 7}[unit] * amount
-        return datetime.now(UTC) - timedelta(hours=hours)
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        fail_usage(
-            f"--since {text!r}: expected a date (2026-11-01), a time "
-            "(2026-11-01T08:00) or an age (7d, 12h, 2w)"
-        )
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _history_store(config_path: Path, db: str | None) -> tuple[Store, tuple[int, ...]]:
-    from certcheck.monitor.redact import Redactor
-
-    if db is not None:
-        url = db if "://" in db else f"sqlite:///{Path(db).resolve()}"
-        if "://" not in db and not Path(db).is_file():
-            fail_usage(f"--db {db!r}: no such file")
-        return _open_store(url, Redactor()), (30, 7, 1)
-    config = _config(config_path, strict_env=False)
-    store = _open_store(config.history_url, config.redactor)
-    return store, tuple(sorted(set(config.thresholds.expiry_alert_days), reverse=True))
-
-
-def _ready(store: Store) -> bool:
-    """Open the history for reading; False when no run has created it yet."""
-    from certcheck.monitor.lock import LockBusy
-    from certcheck.monitor.migrations import SchemaError
-    from certcheck.monitor.store import StoreError
-
-    try:
-        version = store.schema_version()
-        if version is None:
-            return False
-        from certcheck.monitor.migrations import LATEST
-
-        if version < LATEST:
-            with store.lock(wait=60):
-                store.migrate()
-        elif version > LATEST:
-            store.migrate()  # raises SchemaError with the explanation
-    except (SchemaError, StoreError, LockBusy) as exc:
-        fail_usage(str(exc))
-    return True
-
-
-class HistoryAction(StrEnum):
-    prune = "prune"
-
-
-def history(
-    action: Annotated[
-        HistoryAction | None,
-        typer.Argument(
-            help="prune: delete runs older than --keep-days (default: [history] keep_days); "
-            "each target's latest result and undelivered alerts are kept."
-        ),
-    ] = None,
-    config_path: ConfigOpt = Path(DEFAULT_FILE),
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db",
-            metavar="FILE|URL",
-            help="Read this history (SQLite file or database URL) instead of the config's.",
-        ),
-    ] = None,
-    target: Annotated[
-        str | None,
-        typer.Option("--target", metavar="HOST[:PORT]", help="Only this target."),
-    ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            "--since", metavar="DATE", help="Only since DATE (2026-11-01, or an age: 7d, 12h)."
-        ),
-    ] = None,
-    html: Annotated[
-        Path | None,
-        typer.Option("--html", metavar="FILE", help="Write the HTML change log and timeline."),
-    ] = None,
-    json_path: Annotated[
-        Path | None,
-        typer.Option(
-            "--json",
-            metavar="FILE",
-            help="Write the same as a certcheck-history JSON document ('-' for stdout).",
-        ),
-    ] = None,
-    limit: Annotated[
-        int,
-        typer.Option(
-            "--limit", metavar="N", min=1, max=100000, help="Show at most this many rows."
-        ),
-    ] = 50,
-    keep_days: Annotated[
-        int | None,
-        typer.Option("--keep-days", metavar="N", min=1, max=36500, help="With prune: keep N days."),
-    ] = None,
-) -> None:
-    """List monitor runs and the changes they found (or render them as HTML), or prune them."""
-    if action is HistoryAction.prune:
-        _prune(config_path, db, keep_days)
-        return
-    moment = _parse_since(since)
-    store, thresholds = _history_store(config_path, db)
-    try:
-        if not _ready(store):
-            out.print(
-                f"no history yet in {store.label} (certcheck monitor creates it)", markup=False
-            )
-            return
-        if html is not None or json_path is not None:
-            _write_history(store, moment, target, thresholds, html, json_path)
-            return
-        _print_history(store, moment, target, limit)
-    finally:
-        store.close()
-
-
-def _write_history(
-    store: Store,
-    since: datetime | None,
-    target: str | None,
-    thresholds: tuple[int, ...],
-    html: Path | None,
-    json_path: Path | None,
-) -> None:
-    """The history document as JSON and/or its HTML page: one document, read once."""
-    from certcheck.monitor.history_document import history_document
-    from certcheck.report.history_page import render_history
-
-    document = history_document(store, since=since, target=target, thresholds=thresholds)
-    if json_path is not None:
-        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-        if str(json_path) == "-":
-            sys.stdout.write(text)
-        else:
-            _write_file("--json", json_path, text, to_stdout=True)
-    if html is not None:
-        _write_file("--html", html, render_history(document), str(json_path) != "-")
-
-
-def _write_file(option: str, path: Path, text: str, to_stdout: bool) -> None:
-    """Write ``text``; say so on stdout, or on stderr when stdout carries the JSON."""
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        fail_usage(f"{option} {str(path)!r}: {exc.strerror or exc}")
-    (out if to_stdout else err).print(f"wrote {path}", markup=False)
-
-
-def _prune(config_path: Path, db: str | None, keep_days: int | None) -> None:
-    from certcheck.monitor.lock import LockBusy
-
-    if keep_days is None:
-        if db is not None:
-            fail_usage("history prune --db: give --keep-days N")
-        keep_days = _config(config_path, strict_env=False).file.history.keep_days
-        if keep_days is None:
-            fail_usage(
-                f"history prune: give --keep-days N or set [history] keep_days in {config_path}"
-            )
-    store, _ = _history_store(config_path, db)
-    try:
-        if not _ready(store):
-            out.print(f"no history yet in {store.label}", markup=False)
-            return
-        try:
-            with store.lock(wait=60):  # not while a monitor run writes
-                counts = store.prune(datetime.now(UTC) - timedelta(days=keep_days))
-        except LockBusy as exc:
-            fail_usage(str(exc))
-        done = ", ".join(f"{n} {what}" for what, n in counts.items())
-        out.print(f"pruned history older than {keep_days} day(s): {done}", markup=False)
-    finally:
-        store.close()
-
-
-def _print_history(store: Store, since: datetime | None, target: str | None, limit: int) -> None:
-    runs = store.list_runs(since=since, limit=limit)
-    table = Table(box=None, pad_edge=False, header_style="bold", title_justify="left")
-    for column in ("run", "started (UTC)", "status", "targets", "changes", "exit"):
-        table.add_column(column)
-    for run in runs:
-        table.add_row(
-            str(run.id),
-            f"{run.started_at:%Y-%m-%d %H:%M}",
-            run.status,
-            f"{run.targets_done}/{run.targets_total}",
-            str(run.changes),
-            "—" if run.exit_code is None else str(run.exit_code),
-        )
-    out.print(Text("Runs", "bold"))
-    out.print(table if runs else Text("  none"))
-    changes = store.list_changes(since=since, target=target, limit=limit)
-    out.print()
-    out.print(Text("Changes" + (f" for {target}" if target else ""), "bold"))
-    if not changes:
-        out.print("  none", markup=False)
-    width = max((len(c.target) for c in changes), default=0)
-    for change in reversed(changes):  # the newest `limit`, oldest first
-        line = Text(f"  {change.created_at:%Y-%m-%d %H:%M}  {change.target:{width}}  ")
-        line.append(
-            f"{'ok' if change.good else change.severity:8}",
-            _STYLE["ok" if change.good else change.severity],
-        )
-        line.append(f" {change.kind:18} {change.summary}")
-        out.print(line, soft_wrap=True)
-    outbox = store.outbox_summary()
-    for channel, info in sorted(outbox.items()):
-        last = f" (last error: {info['last_error']})" if info.get("last_error") else ""
-        out.print(
-            f"\n{info['pending']} alert(s) waiting for delivery to {channel!r}{last}",
-            markup=False,
-        )
-
-
 # -- notify-test ------------------------------------------------------------------------------
 
 
@@ -517,7 +252,7 @@ def notify_test(
     from certcheck.monitor.alerts import notify_test_message
     from certcheck.monitor.delivery import send_with_retries
 
-    config = _config(config_path)
+    config = load_monitor_config(config_path)
     if not config.channels:
         fail_usage(f"{config_path}: no [[notify]] channels configured")
     names = list(config.channels)
