@@ -62,9 +62,7 @@ def phones(outcomes: Iterable[Outcome]) -> Phones | None:
     scanned = [o for o in outcomes if o.scanned]
     if not scanned:
         return None
-    current = [
-        o for o in scanned if all(o.verdicts.get(p) != "fail" for p in CURRENT_PHONES)
-    ]
+    current = [o for o in scanned if all(o.verdicts.get(p) != "fail" for p in CURRENT_PHONES)]
     old_only = [o for o in current if o.verdicts.get(OLD_ANDROID) == "fail"]
     rules = Counter(rule for o in old_only for rule in dict.fromkeys(o.legacy_rules))
     # most common first; ties keep the order of the first target that has them

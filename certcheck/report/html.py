@@ -412,8 +412,7 @@ def _simulation(entries: Any, cat: Catalog) -> dict[str, Any] | None:
             same = [
                 k
                 for k in rest
-                if first.get(k) not in (None, "")
-                and all(m.get(k) == first.get(k) for m in members)
+                if first.get(k) not in (None, "") and all(m.get(k) == first.get(k) for m in members)
             ]
             other = "; ".join(_sim_more(k, first[k], cat) for k in same)
             cells.append((other or "—", "", []))
