@@ -25,3 +25,9 @@ def whole_days(days: float) -> int:
 def days_left(not_after: datetime, now: datetime) -> int:
     """Whole days from ``now`` until ``not_after`` (negative once expired)."""
     return whole_days((not_after - now).total_seconds() / DAY)
+
+
+def iso(moment: datetime) -> str:
+    """An instant as every certcheck document writes it: ``2026-12-03T05:16:00Z`` (UTC, to
+    the second; an instant in another zone keeps its offset)."""
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from certcheck.core.times import DAY, days_left
+from certcheck.core.times import DAY, days_left, iso
 
 
 class CertificateDecodeError(ValueError):
@@ -223,10 +223,6 @@ def lifetime_days_inclusive(cert: x509.Certificate) -> int:
     """RFC 5280 / BR validity period: inclusive, any part of a day counts as a day."""
     seconds = lifetime_seconds(cert) + 1
     return int(-(-seconds // DAY))
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def describe(cert: x509.Certificate, now: datetime) -> dict[str, Any]:

@@ -25,16 +25,13 @@ from datetime import datetime
 from typing import Any
 
 from certcheck import __version__
+from certcheck.core.times import iso
 from certcheck.freshness import stale_tables
 from certcheck.miniprogram.limits import Limits, load_limits
 from certcheck.miniprogram.results import MiniProgramReport
 
 SCHEMA_VERSION = "1.1"
 KIND = "certcheck-miniprogram"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _limits(limits: Limits, max_requests: int, max_sockets: int) -> dict[str, Any]:
@@ -71,7 +68,7 @@ def miniprogram_document(
         "schema_version": SCHEMA_VERSION,
         "kind": KIND,
         "tool": {"name": "certcheck", "version": __version__},
-        "evaluated_at": _iso(now),
+        "evaluated_at": iso(now),
         "profile": limits.profile,
         "fail_on": fail_on,
         "exit_code": exit_code,

@@ -14,14 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from certcheck import __version__
-from certcheck.core.times import whole_days
+from certcheck.core.times import iso, whole_days
 from certcheck.model import SEVERITY_ORDER, TargetResult
 from certcheck.monitor.changes import Change, Snapshot, platform_names
 from certcheck.report.safetext import visible
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from certcheck import __version__
+from certcheck.core.times import iso as iso_instant
 from certcheck.core.times import whole_days
 from certcheck.model import VERDICT_PLATFORMS
 from certcheck.monitor.changes import PLATFORM_NAMES
@@ -23,12 +24,12 @@ SCHEMA_VERSION = "1.0"
 
 
 def iso(moment: datetime | None) -> str | None:
-    """``2026-12-03T05:16:00Z`` (naive times from the store are UTC)."""
+    """:func:`certcheck.core.times.iso` in UTC; naive times from the store are UTC."""
     if moment is None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_instant(moment.astimezone(UTC))
 
 
 def _days(value: float | None) -> int | None:

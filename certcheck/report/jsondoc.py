@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from certcheck import __version__
+from certcheck.core.times import iso
 from certcheck.freshness import stale_tables
 from certcheck.model import ServerFacts, TargetResult
 from certcheck.safeload import LoadError, load_json, quote
@@ -24,10 +25,6 @@ RESULTS_KIND = "certcheck-results"
 
 class DocumentError(ValueError):
     """A facts or results file that cannot be read."""
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def summary_counts(results: list[TargetResult]) -> dict[str, int]:
@@ -53,7 +50,7 @@ def results_document(
         "schema_version": SCHEMA_VERSION,
         "kind": RESULTS_KIND,
         "tool": {"name": "certcheck", "version": __version__},
-        "evaluated_at": _iso(now),
+        "evaluated_at": iso(now),
         "profile": profile,
         "fail_on": fail_on,
         "exit_code": exit_code,

@@ -16,16 +16,13 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from certcheck import __version__
+from certcheck.core.times import iso
 from certcheck.model import TargetResult
 from certcheck.report.evidence import counts_against
 from certcheck.report.jsondoc import RESULTS_KIND, SCHEMA_VERSION, DocumentError
 from certcheck.safeload import LoadError, load_json
 
 LINE_KIND = "certcheck-result"
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def result_line(
