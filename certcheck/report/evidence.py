@@ -93,31 +93,42 @@ def counts_against(finding: dict[str, Any], fail_on: str) -> bool:
     return severity_rank(finding.get("severity")) >= SEVERITY_ORDER.get(fail_on, 2)
 
 
+#: evidence keys whose string values are wording (translated); every other value is data
+WORDED_KEYS = frozenset(
+    {"reason", "reasons", "note", "note_android", "problems", "applies_because", "limitation"}
+)
+
+
 def localized_evidence(evidence: Any, cat: Catalog) -> Any:
     """``evidence`` with what is language rather than data shown in ``cat``'s language.
 
-    Booleans become the catalog's yes / no; the simulation's reasons (``reason`` of a
-    ``{"reason", "clients"}`` entry) and the fixed English phrases of ``[evidence_value]``
-    are translated.  Keys stay (labels are :meth:`Catalog.evidence_label`), and so do
-    host names, suite names and certificate fields.  English: returned unchanged.
+    Booleans become the catalog's yes / no.  Strings under :data:`WORDED_KEYS` are
+    translated: the simulation's reasons (:func:`certcheck.report.reasons.reason_text`),
+    the fixed English phrases of ``[evidence_value]`` and the worded values of
+    ``[evidence_template]`` (:func:`certcheck.report.reasons.phrase`).  Keys stay (labels
+    are :meth:`Catalog.evidence_label`), and so do host names, suite names and certificate
+    fields, whatever they contain.  English: returned unchanged.
     """
     if cat.lang == DEFAULT_LANG:
         return evidence
-    return _localized(evidence, cat)
+    if isinstance(evidence, dict):
+        return {k: _localized(v, cat, k in WORDED_KEYS) for k, v in evidence.items()}
+    return _localized(evidence, cat, False)
 
 
-def _localized(value: Any, cat: Catalog) -> Any:
-    from certcheck.report.reasons import reason_text
+def _localized(value: Any, cat: Catalog, worded: bool) -> Any:
+    from certcheck.report.reasons import phrase, reason_text
 
     if isinstance(value, bool):
         return cat.yes_no(value)
     if isinstance(value, dict):
-        out = {k: _localized(v, cat) for k, v in value.items()}
-        if set(value) == {"reason", "clients"} and isinstance(value["reason"], str):
-            out["reason"] = reason_text(value["reason"], cat)
-        return out
+        return {k: _localized(v, cat, worded or k in WORDED_KEYS) for k, v in value.items()}
     if isinstance(value, list):
-        return [_localized(v, cat) for v in value]
-    if isinstance(value, str):
-        return cat.sections.get("evidence_value", {}).get(value, value)
+        return [_localized(v, cat, worded) for v in value]
+    if isinstance(value, str) and worded:
+        exact = cat.sections.get("evidence_value", {}).get(value)
+        if exact is not None:
+            return exact
+        shown = reason_text(value, cat)
+        return shown if shown != value else phrase(value, cat, "evidence_template")
     return value

@@ -121,8 +121,22 @@ def _render(cat: Catalog, section: str, key: str, values: Mapping[str, Any]) -> 
 
 
 def reason_text(reason: str, cat: Catalog, code: str | None = None) -> str:
-    """A simulation reason (English, as stored) in ``cat``'s language."""
-    return phrase(reason, cat, "sim_reason", code)
+    """A simulation reason (English, as stored) in ``cat``'s language.
+
+    Findings may quote a reason without its lead-in (``[sim_prefix]``, e.g. "untrusted
+    root on this client: "): it is matched with the lead-in and shown without it.
+    """
+    shown = phrase(reason, cat, "sim_reason", code)
+    if shown != reason or cat.lang == DEFAULT_LANG:
+        return shown
+    for name, lead_in in _english(cat, "sim_prefix").items():
+        local = cat.sections.get("sim_prefix", {}).get(name)
+        if local is None:
+            continue
+        whole = phrase(lead_in + reason, cat, "sim_reason", code)
+        if whole != lead_in + reason and whole.startswith(local):
+            return whole[len(local) :]
+    return shown
 
 
 def sim_reason(entry: Mapping[str, Any], cat: Catalog) -> str:

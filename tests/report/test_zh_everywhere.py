@@ -25,6 +25,7 @@ import pytest
 
 from certcheck.catalog import load_catalog
 from certcheck.report import reasons
+from certcheck.report.evidence import localized_evidence
 from certcheck.report.html import render_html
 from certcheck.report.i18n import catalog
 from tests._reportdocs import demo_document
@@ -147,6 +148,62 @@ def test_every_translated_evidence_phrase_is_still_written_by_the_rules() -> Non
         )
 
     assert sorted(p for p in phrases if not written(p)) == []
+
+
+def _literal_parts(template: str) -> list[str]:
+    return [part for part in re.split(r"\{\w+\}", template) if len(part.strip()) >= 4]
+
+
+def _assembled(part: str, source: str) -> bool:
+    """``part`` is the code's text: whole, or a few runs of whole words of it joined (the
+    code builds some wordings from pieces: ``what``, ``basis``, joined lists)."""
+    splits = re.finditer(r"\s+|(?=[()])|(?<=[()])", part)
+    cuts = sorted({0, len(part)} | {m.end() for m in splits})
+    reach = {0}
+    for end in cuts[1:]:
+        if any(start in reach and part[start:end].strip() in source
+               for start in cuts if start < end):
+            reach.add(end)
+    return len(part) in reach
+
+
+@pytest.mark.parametrize("section", ["sim_reason", "evidence_template", "sim_store",
+                                     "sim_condition"])
+def test_english_templates_are_worded_as_the_code_words_them(section: str) -> None:
+    """Every literal piece of an English template is text of the evaluator's source
+    (constants and f-string pieces): rewording the code makes this test fail."""
+    source = "\0".join(_source_strings())
+    en = tomllib.loads((I18N / "en.toml").read_text(encoding="utf-8"))[section]
+    missing = [
+        (key, part)
+        for key, template in en.items()
+        for part in _literal_parts(template)
+        if not _assembled(part, source)
+    ]
+    assert missing == []
+    assert not _assembled("no common protocol: the client proposes", source)  # it can fail
+
+
+def test_evidence_wording_is_translated_and_data_is_not() -> None:
+    zh = catalog("zh")
+    shown = localized_evidence(
+        {
+            "reason": "Android < 7.1.1 has no ISRG Root X1 (first trusted in Android 7.1.1 "
+            "(API 25))",
+            "problems": ["2048-bit prime (below 3072, Logjam range)", "the prime p is even"],
+            "subject": "the prime p is even",  # data, even when it reads like wording
+            "stapled": False,
+        },
+        zh,
+    )
+    assert shown["reason"].startswith("Android 7.1.1 之前的版本没有 ISRG Root X1")
+    assert shown["problems"] == [
+        "2048 位素数（低于 3072 位，处于 Logjam 攻击范围）",
+        "素数 p 是偶数",
+    ]
+    assert shown["subject"] == "the prime p is even"
+    assert shown["stapled"] == "否"
+    assert localized_evidence({"stapled": False}, catalog("en")) == {"stapled": False}
 
 
 # -- the English templates are the stored wording ----------------------------------------------
@@ -295,7 +352,8 @@ class _Texts(HTMLParser):
 
 def english_nodes(page: str, document: dict[str, Any]) -> list[str]:
     """Text nodes of ``page`` with an English sentence once the document's data is taken out."""
-    data = sorted(_data_strings(document), key=len, reverse=True)
+    products = {v for v in catalog("zh").sections["platform"].values() if len(v) >= 6}
+    data = sorted(_data_strings(document) | products, key=len, reverse=True)
     parser = _Texts()
     parser.feed(page)
     found = []
