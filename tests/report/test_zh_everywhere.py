@@ -384,6 +384,12 @@ def test_zh_render_of_the_golden_document_has_no_english_sentence() -> None:
     assert len(english_nodes(render_html(document, "en"), document)) > 50
 
 
+def test_zh_render_of_the_demo_scan_has_no_english_sentence() -> None:
+    document = demo_document()  # loopback servers of certcheck demo
+    left = english_nodes(render_html(document, "zh"), document)
+    assert left == [], f"{len(left)} English text nodes, e.g. {left[:5]}"
+
+
 def test_en_render_keeps_the_stored_english() -> None:
     document = _golden()
     page = render_html(document, "en")
