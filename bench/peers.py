@@ -8,7 +8,7 @@ mass mode is a shell loop.  So each target gets its own process, and GNU
 servers at once.  Every process is wrapped in ``sh -c`` so that SIGPIPE is
 ignored (sslscan dies of it on a server that closes right after accepting,
 and a child killed by a signal makes xargs stop) and a failed scan does not
-end the pool (xargs stops on exit status 255).
+end the pool (xargs stops on exit status 255); the shell logs the failure.
 
 The whole pool is one measured process tree: ``os.wait4`` on ``xargs`` gives
 the CPU of every process it waited for (xargs waits for the shells, the shells
@@ -39,8 +39,9 @@ SSLSCAN_SKIPPED = ("--no-heartbleed", "--no-renegotiation", "--no-fallback", "--
 #: testssl.sh checks matching the others': protocols, cipher suites per protocol,
 #: server defaults (certificate, chain of trust, hostname, extensions, resumption).
 TESTSSL_CHECKS = ("-p", "-E", "-S")
-#: The shell each pooled scan runs in: SIGPIPE ignored, any failure reported as exit 1.
-POOL_SHELL = 'trap "" PIPE; "$0" "$@" || exit 1'
+#: The shell each pooled scan runs in: SIGPIPE ignored; a failure is logged to the pool's
+#: standard error with the scan's exit status and arguments, and reported to xargs as 1.
+POOL_SHELL = 'trap "" PIPE; "$0" "$@"; s=$?; [ $s = 0 ] || { echo "exit $s:" "$@" >&2; exit 1; }'
 #: How often the process tree's memory is sampled.
 SAMPLE_SECONDS = 0.05
 

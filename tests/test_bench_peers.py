@@ -207,6 +207,7 @@ def test_pool_runs_every_command_even_after_failures(tmp_path: Path) -> None:
     measurement, tree = peers.run_measured_tree(cmd, tmp_path / "out", tmp_path / "err", limit_s=60)
     assert {"a", "b", "c", "pipe", "fail", "survived-pipe"} <= {p.name for p in marks.iterdir()}
     assert measurement.returncode == 123  # xargs: some command failed, all were run
+    assert f"exit 255: {marks} fail" in (tmp_path / "err").read_text()  # logged, named
     assert tree.processes >= 1
 
 
