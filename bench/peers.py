@@ -279,6 +279,23 @@ def read_testssl(files: dict[BenchTarget, Path]) -> Outcome:
     return _read_each(files, one)
 
 
+def failed_scans(stderr: Path) -> str:
+    """The pool shell's "exit N: ..." lines, summed up ("" when every scan exited 0)."""
+    try:
+        text = stderr.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        found = re.match(r"exit (\d+):", line)
+        if found:
+            counts[found.group(1)] = counts.get(found.group(1), 0) + 1
+    if not counts:
+        return ""
+    detail = ", ".join(f"status {code} x{n}" for code, n in sorted(counts.items()))
+    return f"{sum(counts.values())} scans exited non-zero ({detail})"
+
+
 def _read_each(files: dict[BenchTarget, Path], parse: Any) -> Outcome:
     per_target: dict[tuple[str, int], Seen] = {}
     missing = 0

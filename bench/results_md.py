@@ -219,6 +219,10 @@ def _peer_notes(document: dict[str, Any]) -> list[str]:
                 f"{_per_target(ours)} connections per target.",
                 "",
             ]
+    for run in document["runs"]:
+        if run["tool"] in POOLED and run.get("note"):
+            subset = SUBSETS.get(run["subset"], run["subset"])
+            lines += [f"{run['tool']}, {subset}: {run['note']} (see its `.stderr` file).", ""]
     for tool, agreement in (document.get("peer_agreement") or {}).items():
         lines += [
             f"Same findings, certcheck vs {tool}: of {agreement['both_reached']} servers both "

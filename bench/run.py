@@ -345,7 +345,9 @@ def run_sslscan(
         command=peers.shown_pool(cmd, arg_lists[0]),
     )
     outcome = peers.read_sslscan(files)
-    run.reached, run.reported, run.note = outcome.reached, outcome.targets, outcome.note
+    run.reached, run.reported = outcome.reached, outcome.targets
+    failed = peers.failed_scans(out / f"sslscan-{subset}-{len(targets)}.stderr")
+    run.note = "; ".join(part for part in (outcome.note, failed) if part)
     return run, outcome
 
 
@@ -385,7 +387,9 @@ def run_testssl(
         command=peers.shown_pool(cmd, arg_lists[0]),
     )
     outcome = peers.read_testssl(files)
-    run.reached, run.reported, run.note = outcome.reached, outcome.targets, outcome.note
+    run.reached, run.reported = outcome.reached, outcome.targets
+    failed = peers.failed_scans(out / f"testssl-sample-{len(targets)}.stderr")
+    run.note = "; ".join(part for part in (outcome.note, failed) if part)
     m = run.measurement
     run.extrapolation = peers.extrapolate(len(targets), all_targets, m.wall_s, m.cpu_s)
     return run, outcome

@@ -211,6 +211,15 @@ def test_pool_runs_every_command_even_after_failures(tmp_path: Path) -> None:
     assert tree.processes >= 1
 
 
+def test_failed_scans_sums_the_pool_shells_lines(tmp_path: Path) -> None:
+    err = tmp_path / "err"
+    err.write_text("exit 245: --quiet a:1\nnoise\nexit 1: b\nexit 245: c:2\n")
+    assert peers.failed_scans(err) == "3 scans exited non-zero (status 1 x1, status 245 x2)"
+    err.write_text("")
+    assert peers.failed_scans(err) == ""
+    assert peers.failed_scans(tmp_path / "missing") == ""
+
+
 # --------------------------------------------------------------------------- measuring
 
 
@@ -299,7 +308,7 @@ def test_peer_table_has_one_row_per_tool_and_labels_the_extrapolation() -> None:
         "runs": [
             _run("certcheck", "all", 40, 10.0),
             _run("sslyze", "all", 40, 56.0),
-            _run("sslscan", "all", 40, 41.0),
+            _run("sslscan", "all", 40, 41.0, note="1 scans exited non-zero (status 1 x1)"),
             _run("certcheck", "sample", 10, 1.6),
             _run("testssl", "sample", 10, 130.0, extrapolation=peers.extrapolate(10, 40, 130, 65)),
         ],
@@ -323,6 +332,7 @@ def test_peer_table_has_one_row_per_tool_and_labels_the_extrapolation() -> None:
     assert "| 7.4 |" in body[0]  # largest process, not ru_maxrss
     notes = "\n".join(results_md._peer_notes(document))
     assert "first 10 reachable listeners" in notes and "agree on 36" in notes
+    assert "sslscan, all listeners: 1 scans exited non-zero (status 1 x1)" in notes
     block = results_md.render(
         {
             **document,
