@@ -96,14 +96,19 @@
   openLinked();
   // a table wider than its box says so (the box scrolls sideways; the page does not)
   var wraps = Array.prototype.slice.call(document.querySelectorAll(".table-wrap"));
+  var pending = false;
   function markScrolling() {
+    pending = false;
     wraps.forEach(function (wrap) {
       wrap.classList.toggle("scrolls", wrap.scrollWidth > wrap.clientWidth + 1);
     });
   }
+  function later() {
+    if (!pending) { pending = true; window.requestAnimationFrame(markScrolling); }
+  }
   markScrolling();
-  window.addEventListener("resize", markScrolling);
-  document.addEventListener("toggle", markScrolling, true);
+  window.addEventListener("resize", later);
+  document.addEventListener("toggle", later, true);
   window.addEventListener("beforeprint", function () {
     Array.prototype.forEach.call(document.querySelectorAll("details"), function (d) {
       d.open = true;
