@@ -58,5 +58,5 @@ def emit(
         return plugin_code if not interrupted else code
     if not files.to_stdout:
         console_report.print_results(results, out, verbose, clients, files.lang)
-        console_report.print_totals(results, out, now)
+        console_report.print_totals(results, out, now, files.lang)
     return code

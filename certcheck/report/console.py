@@ -37,29 +37,46 @@ HEADER = {"ios": "iOS", "android": "Android", "android_legacy": "Old Android"}
 SEV = {"error": ("error", "red"), "warning": ("warning", "yellow"), "info": ("info", "cyan")}
 
 
-def _expiry(result: TargetResult) -> str:
+def _c(cat: Catalog | None, key: str, **values: Any) -> str:
+    """A console string of ``[console]`` in ``cat``'s language (None: English)."""
+    text = (cat or catalog()).get("console", key)
+    return text.format(**values) if values else text
+
+
+def _native(cat: Catalog | None) -> Catalog | None:
+    """``cat`` unless it is English (then the console's own English words are used)."""
+    return None if cat is None or cat.lang == DEFAULT_LANG else cat
+
+
+def _expiry(result: TargetResult, cat: Catalog | None = None) -> str:
     if not result.facts.ok:
         assert result.facts.error is not None
-        return f"not scanned: {result.facts.error.kind}"
+        return _c(cat, "not_scanned", kind=result.facts.error.kind)
     if not result.certificate or "leaf" not in result.certificate:
         return ""
     days = result.certificate["leaf"]["days_left"]
-    return "expired" if days < 0 else f"{days} d"
+    return _c(cat, "expired") if days < 0 else _c(cat, "days", n=days)
 
 
-def summary_table(results: list[TargetResult]) -> Table:
+def summary_table(results: list[TargetResult], cat: Catalog | None = None) -> Table:
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("Verdict", no_wrap=True)
-    table.add_column("Target", overflow="fold")
+    table.add_column(_c(cat, "col_verdict"), no_wrap=True)
+    table.add_column(_c(cat, "col_target"), overflow="fold")
+    local = _native(cat)
     for platform in VERDICT_PLATFORMS:
-        table.add_column(HEADER[platform], no_wrap=True)
-    table.add_column("Expires", overflow="fold")
+        name = local.get("platform", platform) if local else HEADER[platform]
+        table.add_column(name, no_wrap=True)
+    table.add_column(_c(cat, "col_expires"), overflow="fold")
     for result in results:
         word, style = OVERALL[result.overall]
+        word = _c(cat, result.overall)
         if result.facts.incomplete and result.overall in ("pass", "warn"):
-            word, style = "PARTIAL", "bold magenta"
-        marks = [Text(*MARK[result.verdicts.get(p, "unknown")]) for p in VERDICT_PLATFORMS]
-        table.add_row(Text(word, style), result.facts.target.label, *marks, _expiry(result))
+            word, style = _c(cat, "partial"), "bold magenta"
+        marks = []
+        for p in VERDICT_PLATFORMS:
+            state = result.verdicts.get(p, "unknown")
+            marks.append(Text(_c(cat, f"mark_{state}"), MARK[state][1]))
+        table.add_row(Text(word, style), result.facts.target.label, *marks, _expiry(result, cat))
     return table
 
 
@@ -97,11 +114,12 @@ def findings_grid(
     grid.add_column(overflow="fold")
     for finding in findings:
         word, style = SEV[finding.severity]
+        word = _c(cat, f"sev_{finding.severity}")
         title = finding.title
         fix, fix_label = finding.fix, "fix: "
         if cat is not None:
             title = cat.rule_title(finding.rule_id, finding.title) or finding.title
-            fix, fix_label = cat.fix(finding.rule_id, finding.fix), cat.ui("fix") + "："
+            fix, fix_label = cat.fix(finding.rule_id, finding.fix), _c(cat, "fix")
         body = Text(visible(f"{finding.rule_id}: {title}"))
         evidence = evidence_text(finding.evidence)
         if evidence:
@@ -115,24 +133,24 @@ def findings_grid(
 _SIM_MARK = {True: ("ok", "green"), False: ("FAIL", "red"), None: ("?", "dim")}
 
 
-def protocol_lines(result: TargetResult) -> list[str]:
+def protocol_lines(result: TargetResult, cat: Catalog | None = None) -> list[str]:
     """Accepted protocol versions and, per version, the accepted cipher suites."""
     facts = result.facts
     if not facts.protocols:
         return []
-    marks = {True: "yes", False: "no", None: "?"}
+    marks = {True: _c(cat, "yes"), False: _c(cat, "no"), None: "?"}
     seen = [f"{v} {marks[ok]}" for v, ok in facts.protocols.items()]
     if facts.sslv2 is not None:
         seen.insert(0, f"SSLv2 {marks[facts.sslv2]}")
-    lines = ["protocols: " + ", ".join(seen)]
+    lines = [_c(cat, "protocols") + ", ".join(seen)]
     for version in PROTOCOLS:
         suites = facts.cipher_suites.get(version)
         if suites is None:
             continue
-        order = " (server order)" if facts.server_cipher_order.get(version) else ""
+        order = _c(cat, "server_order") if facts.server_cipher_order.get(version) else ""
         groups = facts.groups.get(version)
-        extra = f"; groups: {', '.join(groups)}" if groups else ""
-        lines.append(f"{version}{order}: {', '.join(suites) or 'none'}{extra}")
+        extra = _c(cat, "groups", groups=", ".join(groups)) if groups else ""
+        lines.append(f"{version}{order}: {', '.join(suites) or _c(cat, 'none')}{extra}")
     return lines
 
 
@@ -145,28 +163,38 @@ def simulation_table(entries: list[dict[str, Any]], cat: Catalog | None = None) 
     """One row per simulated client: result, protocol, suite and group, trust, reason."""
     common = _common_root(entries)
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("Client", overflow="fold")
+    table.add_column(_c(cat, "sim_client"), overflow="fold")
     table.add_column("", no_wrap=True)
-    table.add_column("Protocol", no_wrap=True)
-    table.add_column("Cipher suite / group", overflow="fold")
-    table.add_column("Trust", overflow="fold")
-    table.add_column("Reason", overflow="fold")
+    table.add_column(_c(cat, "sim_protocol"), no_wrap=True)
+    table.add_column(_c(cat, "sim_cipher"), overflow="fold")
+    table.add_column(_c(cat, "sim_trust"), overflow="fold")
+    table.add_column(_c(cat, "sim_reason"), overflow="fold")
     for entry in entries:
         cipher = (entry.get("cipher") or "").removeprefix("TLS_")
         if entry.get("group"):
             cipher += f" / {entry['group']}"
         trust = str(entry.get("trust") or "?")
-        if trust == "ok" and entry.get("root") and entry.get("root") != common:
+        ok_root = trust == "ok" and entry.get("root") and entry.get("root") != common
+        local = _native(cat)
+        if local is not None:
+            trust = local.get("sim_trust", trust)
+        if ok_root:
             trust += f": {entry['root']}"
         table.add_row(
             str(entry.get("name") or entry.get("client") or "?"),
-            Text(*_SIM_MARK.get(entry.get("ok"), ("?", "dim"))),
+            _sim_mark(entry.get("ok"), cat),
             entry.get("protocol") or "-",
             cipher or "-",
             trust,
             _reason(entry, cat),
         )
     return table
+
+
+def _sim_mark(ok: Any, cat: Catalog | None) -> Text:
+    word, style = _SIM_MARK.get(ok, ("?", "dim"))
+    key = {True: "mark_pass", False: "mark_fail"}.get(ok) if isinstance(ok, bool) else None
+    return Text(_c(cat, key) if key and _native(cat) else word, style)
 
 
 def _reason(entry: dict[str, Any], cat: Catalog | None) -> str:
@@ -178,28 +206,28 @@ def _reason(entry: dict[str, Any], cat: Catalog | None) -> str:
 
 
 def _print_clients(result: TargetResult, console: Console, cat: Catalog | None = None) -> None:
-    for line in protocol_lines(result):
+    for line in protocol_lines(result, cat):
         console.print(Text("  " + visible(line), "dim"))
     entries = result.simulation or []
     if not entries:
         return
     failing = sum(1 for e in entries if e.get("ok") is False)
     unknown = sum(1 for e in entries if e.get("ok") is None)
-    summary = f"  client simulation: {failing} of {len(entries)} clients fail"
+    summary = "  " + _c(cat, "sim_summary", failing=failing, total=len(entries))
     if unknown:
-        summary += f", {unknown} unknown"
+        summary += _c(cat, "sim_unknown", n=unknown)
     console.print(Text(summary, "bold"))
     common = _common_root(entries)
     if common:
         from_file = any(
             e.get("root") == common and e.get("root_source") == "ca-file" for e in entries
         )
-        note = " (from --ca-file: counts as present in every client's store)" if from_file else ""
-        console.print(Text(f"  trusted root: {visible(common)}{note}", "dim"))
+        note = _c(cat, "from_ca_file") if from_file else ""
+        console.print(Text("  " + _c(cat, "trusted_root", root=visible(common)) + note, "dim"))
     ats = ats_line(entries, cat)
     if ats:
         console.print(Text("  " + visible(ats), "bold"))
-    console.print(Text("  certificate dates and host name are judged by the findings", "dim"))
+    console.print(Text("  " + _c(cat, "dates_note"), "dim"))
     console.print(simulation_table(entries, cat))
 
 
@@ -209,15 +237,15 @@ def ats_line(entries: list[dict[str, Any]], cat: Catalog | None = None) -> str |
     if not ats:
         return None
     newest = ats[-1]
-    word = {True: "pass", False: "FAIL", None: "unknown"}[newest.get("ok")]
+    word = _c(cat, {True: "ats_pass", False: "ats_fail", None: "ats_unknown"}[newest.get("ok")])
     if newest.get("ok"):
         detail = f"{newest.get('protocol')}, {newest.get('cipher')}"
     else:
         detail = _reason(newest, cat)
-    line = f"Apple ATS ({newest.get('name')}): {word}" + (f" ({detail})" if detail else "")
+    line = _c(cat, "ats", name=newest.get("name"), word=word) + (f" ({detail})" if detail else "")
     older = [e for e in ats[:-1] if e.get("ok") is False]
     if older and newest.get("ok") is not False:
-        line += "; older ATS fails: " + ", ".join(
+        line += _c(cat, "ats_older") + ", ".join(
             f"{e.get('name')}: {_reason(e, cat)}" for e in older
         )
     return line
@@ -239,7 +267,7 @@ def print_results(
     per-client handshake simulation of every scanned target.
     """
     cat = catalog(lang)
-    console.print(summary_table(results))
+    console.print(summary_table(results, cat))
     for result in results:
         active = result.active_findings
         shown = [f for f in active if verbose or f.severity != "info"]
@@ -257,49 +285,50 @@ def print_results(
             continue
         if result.facts.incomplete:
             steps = ", ".join(result.facts.incomplete)
-            console.print(Text(
-                f"  incomplete: the probe ran out of time for {visible(steps)}; platforms "
-                "nothing failed read 'unknown' (a larger --timeout, or a higher --rate, "
-                "gives it time)", "magenta",
-            ))
+            console.print(Text("  " + _c(cat, "incomplete", steps=visible(steps)), "magenta"))
         console.print(findings_grid(shown, verbose, cat=cat))
         if hidden:
-            console.print(Text(f"  +{hidden} info finding(s): --verbose shows them", "dim"))
+            console.print(Text("  " + _c(cat, "hidden", n=hidden), "dim"))
         if suppressed:
-            note = f"  +{suppressed} suppressed finding(s) (see the JSON output)"
+            note = "  " + _c(cat, "suppressed", n=suppressed)
             console.print(Text(note, "dim"))
         if show_clients:
             _print_clients(result, console, cat)
 
 
-def phones_line(results: list[TargetResult]) -> str | None:
+def phones_line(results: list[TargetResult], cat: Catalog | None = None) -> str | None:
     """The headline a reader wants when the overall counts look worse than they are: do
     current phones connect, and is it only old Android that fails?  None when every
     scanned target passes, or none was scanned."""
     counts = phones([Outcome(r.facts.ok, r.overall, r.verdicts) for r in results])
     if counts is None or counts.all_pass:
         return None
-    line = (
-        f"current phones (iOS, Android): {counts.current} of {counts.scanned} "
-        "target(s) accepted"
-    )
+    line = _c(cat, "phones", current=counts.current, scanned=counts.scanned)
     if counts.old_only:
-        line += f"; old Android (4.x) fails on {counts.old_only} of them"
+        line += _c(cat, "phones_old", n=counts.old_only)
     return line
 
 
 def print_totals(
-    results: list[TargetResult], console: Console, now: datetime | None = None
+    results: list[TargetResult],
+    console: Console,
+    now: datetime | None = None,
+    lang: str = DEFAULT_LANG,
 ) -> None:
     """Counts per overall verdict, the evaluation instant, and a note on stale data."""
+    cat = catalog(lang)
     counts: dict[str, int] = {}
     for result in results:
         counts[result.overall] = counts.get(result.overall, 0) + 1
-    parts = [f"{counts[k]} {k}" for k in ("pass", "warn", "fail", "error") if counts.get(k)]
+    parts = [
+        _c(cat, f"total_{k}", n=counts[k])
+        for k in ("pass", "warn", "fail", "error")
+        if counts.get(k)
+    ]
     console.print()
-    when = f" (evaluated at {now.isoformat(timespec='seconds')})" if now else ""
-    console.print(Text(f"{len(results)} target(s): " + ", ".join(parts) + when))
-    phones = phones_line(results)
+    when = _c(cat, "evaluated_at", when=now.isoformat(timespec="seconds")) if now else ""
+    console.print(Text(_c(cat, "totals", n=len(results)) + ", ".join(parts) + when))
+    phones = phones_line(results, cat)
     if phones:
         console.print(Text(phones, "bold"))
     note = stale_note(now.date()) if now else None

@@ -430,6 +430,9 @@ def test_console_lang_zh_shows_zh_fix_advice_and_reasons() -> None:
     assert "证书已过期" in zh
     assert "Renew the certificate and install" not in zh
     assert "没有双方都支持的协议" in zh and "no common protocol:" not in zh
+    assert "结论" in zh and "共 18 个目标：" in zh and "客户端模拟：" in zh  # the console's own
+    assert "Verdict" not in zh and "client simulation:" not in zh and "target(s)" not in zh
     en = _console("en")
     assert "fix: Renew the certificate and install" in en
     assert "no common protocol: client offers" in en
+    assert "18 target(s): " in en and "client simulation: " in en
