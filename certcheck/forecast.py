@@ -16,6 +16,7 @@ from typing import Any
 
 from cryptography import x509
 
+from certcheck.core.times import parse_instant
 from certcheck.evaluate import Policy, evaluate
 from certcheck.evaluate.certinfo import iso
 from certcheck.model import ServerFacts, TargetResult
@@ -79,7 +80,7 @@ def change_instants(
         info = root_info(sha)
         if info and info.not_after:
             try:
-                moments.add(datetime.fromisoformat(info.not_after.replace("Z", "+00:00")))
+                moments.add(parse_instant(info.not_after))
             except ValueError:
                 pass
         for event in distrust_by_fingerprint().get(sha, []):

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
+from certcheck.core.times import parse_instant
 from certcheck.report.safetext import SafeConsole
 
 EXIT_CODES_HELP = (
@@ -39,7 +40,7 @@ def parse_at(at: str | None) -> datetime:
     if at is None:
         return datetime.now(UTC)
     try:
-        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        moment = parse_instant(at)
     except ValueError:
         fail_usage(
             f"--at {at!r}: expected an ISO date or date-time, e.g. 2027-03-15 or "

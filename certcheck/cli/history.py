@@ -16,6 +16,7 @@ from rich.text import Text
 
 from certcheck.cli.common import err, fail_usage, out
 from certcheck.cli.monitor_common import CHANGE_STYLE, ConfigOpt, load_monitor_config, open_store
+from certcheck.core.times import parse_instant
 from certcheck.monitor import DEFAULT_FILE
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def _parse_since(text: str | None) -> datetime | None:
         hours = {"h": 1, "d": 24, "w": 24 * 7}[unit] * amount
         return datetime.now(UTC) - timedelta(hours=hours)
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        moment = parse_instant(text)
     except ValueError:
         fail_usage(
             f"--since {text!r}: expected a date (2026-11-01), a time "

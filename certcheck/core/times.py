@@ -10,7 +10,7 @@ N days ago" is ``-days_left``), so no two places disagree by one.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 
 DAY = 86400
 
@@ -31,3 +31,10 @@ def iso(moment: datetime) -> str:
     """An instant as every certcheck document writes it: ``2026-12-03T05:16:00Z`` (UTC, to
     the second; an instant in another zone keeps its offset)."""
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 date or date-time as written by certcheck or a user (``Z`` for UTC; a time
+    without a zone is UTC).  ValueError for anything else."""
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

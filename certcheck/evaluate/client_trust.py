@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 
+from certcheck.core.times import parse_instant
 from certcheck.evaluate.certinfo import (
     aia_ca_issuers,
     common_names,
@@ -151,7 +152,7 @@ def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = parse_instant(value)
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from certcheck.core.times import parse_instant
 from certcheck.model import SEVERITY_ORDER, VERDICT_PLATFORMS, TargetResult
 from certcheck.monitor.metrics import chain_expiries
 
@@ -38,7 +39,7 @@ PROBE_METRICS = (
 
 
 def _when(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parse_instant(text)
 
 
 def _cutoffs(value: Any) -> Iterator[dict[str, Any]]:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from certcheck.catalog import load_catalog
-from certcheck.core.times import DAY, whole_days
+from certcheck.core.times import DAY, parse_instant, whole_days
 from certcheck.model import SEVERITY_ORDER, VERDICT_PLATFORMS
 
 PLATFORM_NAMES = {
@@ -56,7 +56,7 @@ class Snapshot:
         """Days from this result's evaluation until the leaf's notAfter (negative: expired)."""
         if not self.leaf or not self.leaf.get("not_after"):
             return None
-        not_after = datetime.fromisoformat(str(self.leaf["not_after"]).replace("Z", "+00:00"))
+        not_after = parse_instant(str(self.leaf["not_after"]))
         return (not_after - self.evaluated_at).total_seconds() / DAY
 
     @classmethod

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from certcheck.core.times import parse_instant
 from certcheck.model import SEVERITY_ORDER, VERDICT_PLATFORMS, TargetResult
 from certcheck.monitor.config import MonitoredTarget
 
@@ -40,7 +41,7 @@ class RunMetrics:
 
 
 def _when(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parse_instant(text)
 
 
 def chain_expiries(result: TargetResult) -> Iterator[tuple[int, str, dict[str, Any], float]]:

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from certcheck import __version__
+from certcheck.core.times import parse_instant
 from certcheck.model import TargetResult
 from certcheck.monitor import migrations
 from certcheck.monitor.alerts import Message
@@ -331,7 +332,7 @@ class Store:
                         error_kind=error.kind if error else None,
                         days_left=snapshot.days_left,
                         not_after=(
-                            datetime.fromisoformat(str(not_after).replace("Z", "+00:00"))
+                            parse_instant(str(not_after))
                             if not_after
                             else None
                         ),

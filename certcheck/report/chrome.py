@@ -19,6 +19,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
+from certcheck.core.times import parse_instant
 from certcheck.report.evidence import xml_safe
 from certcheck.report.i18n import Catalog
 from certcheck.report.safetext import html_visible, visible
@@ -60,7 +61,7 @@ def parse_when(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = parse_instant(value)
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
