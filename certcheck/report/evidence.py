@@ -95,7 +95,10 @@ def counts_against(finding: dict[str, Any], fail_on: str) -> bool:
 
 #: evidence keys whose string values are wording (translated); every other value is data
 WORDED_KEYS = frozenset(
-    {"reason", "reasons", "note", "note_android", "problems", "applies_because", "limitation"}
+    {
+        "reason", "reasons", "note", "note_android", "problems", "applies_because",
+        "limitation", "verify",
+    }
 )
 
 

@@ -22,14 +22,14 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from _reportdocs import demo_document
+from paths import PACKAGE, ROOT, TESTS
 
 from certcheck.catalog import load_catalog
 from certcheck.report import reasons
 from certcheck.report.evidence import localized_evidence
 from certcheck.report.html import render_html
 from certcheck.report.i18n import catalog
-from tests._reportdocs import demo_document
-from tests.paths import PACKAGE, ROOT, TESTS
 
 GOLDEN = TESTS / "golden" / "results.json"
 I18N = ROOT / "templates" / "i18n"
@@ -364,9 +364,11 @@ def english_nodes(page: str, document: dict[str, Any]) -> list[str]:
         for value in data:
             if value in rest:
                 rest = rest.replace(value, "§")
-        # URLs, options, dotted names, constants and certcheck command lines are not wording
+        # URLs, options, dotted names, constants, identifiers (a_b, k=v), media types and
+        # certcheck command lines are not wording
         rest = re.sub(
-            r"https?://\S+|--[\w-]+|\b\w+(?:\.\w+)+\b|\b[A-Z0-9_]{3,}\b|certcheck(?: [a-z]+)+",
+            r"https?://\S+|--[\w-]+|\b\w+(?:\.\w+)+\b|\b[A-Z0-9_]{3,}\b|certcheck(?: [a-z]+)+"
+            r"|[^\s()（）]*[_=][^\s()（）]*|\b[a-z]+/[\w.+-]+",
             "§",
             rest,
         )
@@ -388,6 +390,17 @@ def test_zh_render_of_the_demo_scan_has_no_english_sentence() -> None:
     document = demo_document()  # loopback servers of certcheck demo
     left = english_nodes(render_html(document, "zh"), document)
     assert left == [], f"{len(left)} English text nodes, e.g. {left[:5]}"
+
+
+def test_zh_mini_program_page_has_no_english_sentence() -> None:
+    from _htmldocs import miniprogram_doc  # loopback servers, as the mini-program tests
+
+    from certcheck.report.miniprogram_page import render_miniprogram_html
+
+    document = miniprogram_doc()
+    left = english_nodes(render_miniprogram_html(document, "zh"), document)
+    assert left == [], f"{len(left)} English text nodes, e.g. {left[:5]}"
+    assert len(english_nodes(render_miniprogram_html(document, "en"), document)) > 20
 
 
 def test_en_render_keeps_the_stored_english() -> None:
