@@ -116,6 +116,29 @@ def test_the_page_is_never_wider_than_the_screen(browser, pages, name, width, la
 
 
 @pytest.mark.parametrize("lang", LANGS)
+def test_the_other_pages_fit_a_phone_too(browser, tmp_path, lang):
+    from _htmldocs import forecast_doc, miniprogram_doc
+
+    from certcheck.report.forecast_page import render_forecast_html
+    from certcheck.report.miniprogram_page import render_miniprogram_html
+
+    for name, html in (
+        ("miniprogram", render_miniprogram_html(miniprogram_doc(), lang)),
+        ("forecast", render_forecast_html(forecast_doc(), lang)),
+    ):
+        path = tmp_path / f"{name}.html"
+        path.write_text(html, encoding="utf-8")
+        for width in WIDTHS:
+            context, page, errors = _open(browser, path, width)
+            try:
+                scroll = page.evaluate("document.scrollingElement.scrollWidth")
+                assert scroll <= width, f"{name} {lang} at {width} px: {scroll}"
+                assert errors == []
+            finally:
+                context.close()
+
+
+@pytest.mark.parametrize("lang", LANGS)
 def test_platform_verdicts_stay_visible_on_a_phone(browser, pages, document, lang):
     t = catalog(lang)
     platforms = [t.get("platform", p) for p in ("ios", "android", "android_legacy")]
