@@ -134,8 +134,11 @@ def download(url: str, *, timeout: float = TIMEOUT, max_bytes: int = MAX_BYTES) 
         raise UpdateError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
         raise UpdateError(f"{url}: {exc.reason}") from exc
+    except TimeoutError as exc:
+        # the server sent nothing for a whole read timeout: as slow as a stalled download
+        raise UpdateError(f"{url}: slower than {timeout:g} s without data") from exc
     except (HTTPException, OSError, ValueError) as exc:
-        # IncompleteRead (the connection closed before Content-Length bytes), resets, timeouts
+        # IncompleteRead (the connection closed before Content-Length bytes), resets
         raise UpdateError(f"{url}: download cut short ({type(exc).__name__})") from exc
     if len(body) > max_bytes:
         raise UpdateError(f"{url}: larger than {max_bytes} bytes")
