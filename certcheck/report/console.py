@@ -6,14 +6,14 @@ Readable at 80 columns; colour only when attached to a terminal (rich decides).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from certcheck.freshness import stale_note
+from certcheck.freshness import REFRESH_COMMAND, STALE_AFTER_DAYS, table_ages
 from certcheck.model import PROTOCOLS, VERDICT_PLATFORMS, Finding, TargetResult
 from certcheck.report.evidence import evidence_pairs, localized_evidence
 from certcheck.report.headline import Outcome, phones
@@ -309,6 +309,26 @@ def phones_line(results: list[TargetResult], cat: Catalog | None = None) -> str 
     return line
 
 
+def stale_line(today: date, cat: Catalog | None = None) -> str | None:
+    """:func:`certcheck.freshness.stale_note` in ``cat``'s language (None: English)."""
+    ages = [
+        t for t in table_ages(today)
+        if t.changes_verdicts and t.age_days is not None and t.age_days > STALE_AFTER_DAYS
+    ]
+    if not ages:
+        return None
+    oldest = max(ages, key=lambda t: t.age_days or 0)
+    if any(t.refreshable for t in ages):
+        advice = _c(cat, "stale_refresh", command=REFRESH_COMMAND)
+    else:
+        advice = _c(cat, "stale_upgrade")
+    snapshot = oldest.snapshot.isoformat() if oldest.snapshot else "?"
+    return _c(
+        cat, "stale", n=len(ages), limit=STALE_AFTER_DAYS, file=oldest.file,
+        snapshot=snapshot, age=oldest.age_days, advice=advice,
+    )
+
+
 def print_totals(
     results: list[TargetResult],
     console: Console,
@@ -331,6 +351,6 @@ def print_totals(
     phones = phones_line(results, cat)
     if phones:
         console.print(Text(phones, "bold"))
-    note = stale_note(now.date()) if now else None
+    note = stale_line(now.date(), cat) if now else None
     if note:
         console.print(Text(note, "dim"))

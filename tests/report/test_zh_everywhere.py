@@ -449,3 +449,18 @@ def test_console_lang_zh_shows_zh_fix_advice_and_reasons() -> None:
     assert "fix: Renew the certificate and install" in en
     assert "no common protocol: client offers" in en
     assert "18 target(s): " in en and "client simulation: " in en
+
+
+def test_console_data_age_note_in_both_languages() -> None:
+    from datetime import date, timedelta
+
+    from certcheck import freshness
+    from certcheck.report.console import stale_line
+
+    late = date.today() + timedelta(days=3 * freshness.STALE_AFTER_DAYS)
+    english = freshness.stale_note(late)
+    assert english is not None
+    assert stale_line(late, catalog("en")) == english == stale_line(late)
+    chinese = stale_line(late, catalog("zh"))
+    assert chinese is not None and chinese.startswith("注意：") and "note:" not in chinese
+    assert stale_line(date(2000, 1, 1), catalog("zh")) is None
