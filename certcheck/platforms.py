@@ -385,6 +385,7 @@ def apple_known_releases() -> tuple[str, str]:
     return labels[0], labels[-1]
 
 
+@cache
 def apple_label_for(version: str | None) -> str | None:
     """The apple_versions.tsv label whose store iOS ``version`` runs; None = newer than the
     data (or ``version`` None): the current store.  Older than the data: ``ValueError``."""

@@ -15,7 +15,7 @@ from certcheck.evaluate.context import Context
 from certcheck.evaluate.rules.chain import chain_summary, prepare_chain
 from certcheck.evaluate.rules.clients import reconcile_with_simulation
 from certcheck.evaluate.rules.registry import run as run_rules
-from certcheck.evaluate.simulation import simulate
+from certcheck.evaluate.simulation import SimulationCache
 from certcheck.evaluate.trust import TrustStore
 from certcheck.model import (
     SEVERITY_ORDER,
@@ -36,6 +36,11 @@ class Policy:
     profile: Profile = field(default_factory=lambda: load_profiles()["wechat"])
     distrust: frozenset[str] = frozenset()
     ignores: tuple[Ignore, ...] = ()
+    #: simulations already made under this policy (a fleet behind one chain and one TLS
+    #: configuration is simulated once); not part of what the policy *is*
+    simulations: SimulationCache = field(
+        default_factory=SimulationCache, compare=False, repr=False
+    )
 
     @classmethod
     def build(
@@ -193,7 +198,7 @@ def evaluate_strict(facts: ServerFacts, policy: Policy, now: datetime) -> Target
         distrust=policy.distrust,
         chain=state,
         certificate=chain_summary(state, now),
-        simulation=simulate(readable, policy.trust, now),
+        simulation=policy.simulations.simulate(readable, policy.trust, now),
     )
     findings = _merge_same_rule(run_rules(ctx))
     findings = [f for f in findings if f.severity != OFF]  # disabled by the profile

@@ -21,8 +21,12 @@ class CertificateDecodeError(ValueError):
     """A certificate that cannot be decoded completely; the message says which part."""
 
 
+@lru_cache(maxsize=2048)
 def load_certificate(der: bytes) -> x509.Certificate:
     """Parse ``der`` and every part evaluation reads, or raise :class:`CertificateDecodeError`.
+
+    Cached by the DER (certificates are immutable): a fleet behind one chain, and the
+    rules, the simulation and the distrust checks of one target, decode each once.
 
     ``cryptography`` parses some fields lazily: a name with invalid UTF-8 raises
     only when ``cert.subject`` is read, a duplicate extension only when
@@ -97,7 +101,9 @@ def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
+@lru_cache(maxsize=8192)
 def subject_str(name: x509.Name) -> str:
+    """RFC 4514 text of a name (cached: the simulation names the same CAs per client)."""
     try:
         return name.rfc4514_string()
     except ValueError:

@@ -158,7 +158,24 @@ def _parse_time(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+#: store views by (root_store, anchor set, client version): the same few dozen for a whole
+#: run (StoreView is frozen; the tables behind it do not change while certcheck runs)
+_VIEWS: dict[tuple[str, str, str | None], StoreView] = {}
+_VIEWS_MAX = 512
+
+
 def store_view(root_store: str, trust: TrustStore, client_version: str | None = None) -> StoreView:
+    """The :class:`StoreView` for a profile's ``root_store`` value (cached, see _VIEWS)."""
+    key = (root_store, trust.token, client_version)
+    view = _VIEWS.get(key)
+    if view is None:
+        if len(_VIEWS) >= _VIEWS_MAX:
+            _VIEWS.clear()
+        view = _VIEWS[key] = _store_view(root_store, trust, client_version)
+    return view
+
+
+def _store_view(root_store: str, trust: TrustStore, client_version: str | None) -> StoreView:
     """The :class:`StoreView` for a profile's ``root_store`` value.
 
     ``client_version`` (a Chrome profile's ``os_version``, e.g. "137") decides the Chrome

@@ -22,6 +22,9 @@ not establish give ``ok: None`` ("unknown"), never a guess.
 from __future__ import annotations
 
 import base64
+import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,10 +33,12 @@ from cryptography import x509
 
 from certcheck.core.tls import SUITES_BY_NAME
 from certcheck.evaluate.certinfo import (
+    b64_der,
     key_description,
     san_dns_names,
     san_ip_addresses,
     subject_str,
+    try_load,
 )
 from certcheck.evaluate.client_constraints import CertificatePolicy, client_policy
 from certcheck.evaluate.client_trust import ChainTrust, StoreView, TrustOutcome, store_view
@@ -281,10 +286,9 @@ def _curve_problem(
 def _parse(chain_b64: list[str]) -> list[x509.Certificate]:
     certs = []
     for entry in chain_b64:
-        try:
-            certs.append(x509.load_der_x509_certificate(base64.b64decode(entry)))
-        except ValueError:
-            continue
+        cert = try_load(b64_der(entry))
+        if cert is not None:
+            certs.append(cert)
     return certs
 
 
@@ -343,3 +347,59 @@ def _one(
             profile, None, negotiation, outcome, store, negotiation.reason, negotiation.code
         )
     return ClientResult(profile, None, negotiation, outcome, store, outcome.reason, outcome.code)
+
+
+# --------------------------------------------------------------------------- memo
+
+
+def simulation_key(facts: ServerFacts, trust: TrustStore, now: datetime) -> tuple[Any, ...]:
+    """Everything :func:`simulate` reads: equal keys, equal simulations.
+
+    The host matters only for a no-SNI client that gets a different certificate.
+    """
+    chain = tuple(facts.chain)
+    other_default = bool(facts.no_sni_leaf) and bool(chain) and facts.no_sni_leaf != chain[0]
+    return (
+        trust.token,
+        now,
+        chain,
+        tuple(facts.aia_certificates),
+        tuple(facts.tls_scts),
+        tuple(sorted(facts.protocols.items())),
+        tuple(sorted((v, tuple(s)) for v, s in facts.cipher_suites.items())),
+        tuple(sorted((v, tuple(g)) for v, g in facts.groups.items())),
+        tuple(sorted(facts.server_cipher_order.items())),
+        json.dumps(facts.dh_params, sort_keys=True, default=str),
+        (facts.no_sni_leaf, facts.target.host) if other_default else None,
+    )
+
+
+class SimulationCache:
+    """Simulations by their inputs (:func:`simulation_key`), least recently used dropped.
+
+    A fleet behind one certificate chain and one TLS configuration is simulated once:
+    the simulation is most of an evaluation's CPU.  Bounded, so memory stays flat over
+    any number of targets; safe to share between threads.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.hits = 0
+        self._entries: OrderedDict[tuple[Any, ...], tuple[ClientResult, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def simulate(self, facts: ServerFacts, trust: TrustStore, now: datetime) -> list[ClientResult]:
+        key = simulation_key(facts, trust, now)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return list(found)
+        results = simulate(facts, trust, now)
+        with self._lock:
+            self._entries[key] = tuple(results)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return results
+
