@@ -235,7 +235,7 @@ def test_headline_when_everything_passes_or_nothing_was_scanned():
     )
     headline = build_view(everything)["headline"]
     assert headline["worst"] == "pass" and headline["lines"] == [
-        "All 1 targets pass on every platform"
+        "Every target (1) passes on every platform"
     ]
     down = _result("b.example.test", overall="error")
     down["status"] = "error"
