@@ -464,3 +464,69 @@ def test_console_data_age_note_in_both_languages() -> None:
     chinese = stale_line(late, catalog("zh"))
     assert chinese is not None and chinese.startswith("注意：") and "note:" not in chinese
     assert stale_line(date(2000, 1, 1), catalog("zh")) is None
+
+
+@cache
+def _simulated_entries() -> list[dict[str, Any]]:
+    """Simulation entries of many failing configurations (offline: facts only, no network)."""
+    import base64
+    from datetime import UTC, datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from simkit import NO_ROOTS, modern_facts
+
+    from certcheck import samples
+    from certcheck.evaluate.simulation import simulate
+
+    sample_set = samples.generate()
+
+    def chain(name: str) -> list[str]:
+        certs = x509.load_pem_x509_certificates(sample_set.get(name).chain_pem)
+        return [base64.b64encode(c.public_bytes(Encoding.DER)).decode() for c in certs]
+
+    now = datetime.now(UTC)
+    ecdsa, rsa = chain("good_ecdsa"), chain("good_rsa")
+    variants = [
+        modern_facts(ecdsa),  # no usable root: every store's label
+        modern_facts(chain("missing_intermediate")),
+        modern_facts(chain("self_signed")),
+        modern_facts(ecdsa, protocols={"TLSv1.3": True, "TLSv1.2": False}),
+        modern_facts(ecdsa, protocols={"TLSv1.2": None, "TLSv1.3": None}),
+        modern_facts(ecdsa, protocols={}),
+        modern_facts(ecdsa, cipher_suites={"TLSv1.2": ["TLS_DHE_RSA_WITH_AES_128_GCM_SHA256"]},
+                     protocols={"TLSv1.2": True, "TLSv1.3": False}),
+        modern_facts(ecdsa, groups={"TLSv1.2": ["ffdhe2048"], "TLSv1.3": ["ffdhe2048"]}),
+        modern_facts(ecdsa, cipher_suites={"TLSv1.2": ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"]}),
+        modern_facts(chain("rsa1024"), cipher_suites={
+            "TLSv1.2": ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"],
+            "TLSv1.3": ["TLS_AES_128_GCM_SHA256"]}),
+        modern_facts(chain("sha1"), cipher_suites={
+            "TLSv1.2": ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"],
+            "TLSv1.3": ["TLS_AES_128_GCM_SHA256"]}),
+        modern_facts(rsa, protocols={"TLSv1.2": True, "TLSv1.3": False}, cipher_suites={
+            "TLSv1.2": ["TLS_DHE_RSA_WITH_AES_128_GCM_SHA256"]},
+            dh_params={"TLSv1.2": {"bits": 4096}}),
+    ]
+    return [
+        result.to_dict() for facts in variants for result in simulate(facts, NO_ROOTS, now)
+    ]
+
+
+def test_simulated_reasons_of_many_configurations_translate_and_round_trip() -> None:
+    en, zh = catalog("en"), catalog("zh")
+    section = en.fallback["sim_reason"]
+    entries = [e for e in _simulated_entries() if e.get("reason")]
+    codes = {e["reason_code"] for e in entries}
+    assert {"untrusted_root", "incomplete_chain", "no_common_protocol", "dh", "key"} <= codes
+    untranslated = []
+    for entry in entries:
+        found = reasons.parse(entry["reason"], section, entry["reason_code"])
+        if found is None:
+            untranslated.append(entry["reason"])
+            continue
+        assert reasons.render_english(en, found[0], found[1]) == entry["reason"]
+        shown = reasons.sim_reason(entry, zh)
+        assert re.search(r"[\u4e00-\u9fff]", shown), entry["reason"]
+        assert not re.search(r"\b(?:system store|trust store|Root Store|root store)\b", shown)
+    assert sorted(set(untranslated)) == []
