@@ -161,6 +161,8 @@ def test_chinese_columns_and_show_all():
         _document(_result("a.example.test", [_client("A", False, reason="r")] + _passing(4))), "zh"
     )
     assert "显示全部 5 个客户端（另有 4 个可以连接）" in html
+    everyone = render_html(_document(_result("a.example.test", _passing(3))))
+    assert "Show all 3 clients (all connect)" in everyone and "+3 that connect" not in everyone
 
 
 # -- the headline, shared with the console ------------------------------------------------------
