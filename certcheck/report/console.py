@@ -89,7 +89,8 @@ def _localized_evidence_text(cat: Catalog) -> Callable[[dict[str, Any]], str]:
     """Evidence as :func:`_evidence_text`, with labels and wording in ``cat``'s language."""
 
     def text(evidence: dict[str, Any]) -> str:
-        pairs = evidence_pairs(localized_evidence(evidence, cat), limit=4, max_chars=240)
+        shown = localized_evidence(evidence, cat)
+        pairs = evidence_pairs(shown, limit=4, max_chars=240, more=cat.ui("list_more"))
         return "; ".join(f"{cat.evidence_label(k)}: {t}" for k, t in pairs)
 
     return text

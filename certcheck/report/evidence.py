@@ -37,7 +37,11 @@ def target_url(target: dict[str, Any]) -> str:
     return f"{scheme}://{target_label(target)}{path if path.startswith('/') else '/' + path}"
 
 
-def value_text(value: Any, limit: int = LIST_LIMIT) -> str:
+#: what stands for the entries of a list beyond ``limit`` (the catalog's ``ui.list_more``)
+MORE = "… (+{n} more)"
+
+
+def value_text(value: Any, limit: int = LIST_LIMIT, more: str = MORE) -> str:
     """One evidence value as short text: lists joined (``limit`` items), dicts as ``k=v``."""
     if isinstance(value, dict):
         if set(value) == {"reason", "clients"} and isinstance(value["clients"], list):
@@ -48,11 +52,11 @@ def value_text(value: Any, limit: int = LIST_LIMIT) -> str:
         if set(value) >= {"subject"} and len(value) <= 3:
             extra = ", ".join(f"{k}={v}" for k, v in value.items() if k != "subject")
             return f"{value['subject']}" + (f" ({extra})" if extra else "")
-        return ", ".join(f"{k}={value_text(v, limit)}" for k, v in value.items())
+        return ", ".join(f"{k}={value_text(v, limit, more)}" for k, v in value.items())
     if isinstance(value, list):
-        shown = [value_text(v, limit) for v in value[:limit]]
+        shown = [value_text(v, limit, more) for v in value[:limit]]
         if len(value) > limit:
-            shown.append(f"… (+{len(value) - limit} more)")
+            shown.append(more.format(n=len(value) - limit))
         return "; ".join(shown)
     if value is None:
         return "—"
@@ -62,7 +66,7 @@ def value_text(value: Any, limit: int = LIST_LIMIT) -> str:
 
 
 def evidence_pairs(
-    evidence: Any, limit: int = LIST_LIMIT, max_chars: int | None = None
+    evidence: Any, limit: int = LIST_LIMIT, max_chars: int | None = None, more: str = MORE
 ) -> list[tuple[str, str]]:
     """(key, text) for every evidence entry that has a value, each text cut at ``max_chars``."""
     if not isinstance(evidence, dict):
@@ -71,7 +75,7 @@ def evidence_pairs(
     for key, value in evidence.items():
         if value in (None, [], "", {}):
             continue
-        text = value_text(value, limit)
+        text = value_text(value, limit, more)
         if max_chars is not None and len(text) > max_chars:
             text = text[: max_chars - 1].rstrip() + "…"
         pairs.append((str(key), text))

@@ -41,6 +41,7 @@ from certcheck.report.chrome import (
 )
 from certcheck.report.evidence import (
     LIST_LIMIT,
+    MORE,
     evidence_pairs,
     localized_evidence,
     severity_rank,
@@ -220,10 +221,11 @@ def _evidence(
     limit = COMPACT_LIST if compact else LIST_LIMIT
     max_chars = COMPACT_CHARS if compact else None
     rows: list[tuple[str, str, list[str]]] = []
-    for key, text in evidence_pairs(evidence, limit=limit, max_chars=max_chars):
+    more = cat.ui("list_more") if cat is not None else MORE
+    for key, text in evidence_pairs(evidence, limit=limit, max_chars=max_chars, more=more):
         value = evidence.get(key) if isinstance(evidence, dict) else None
         if isinstance(value, list) and len(value) > 1 and not compact:
-            items = [value_text(v, limit) for v in value[:limit]]
+            items = [value_text(v, limit, more) for v in value[:limit]]
             if len(value) > limit:
                 items.append(f"… (+{len(value) - limit})")
             rows.append((label(key), "", items))

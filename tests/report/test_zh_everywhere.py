@@ -530,3 +530,15 @@ def test_simulated_reasons_of_many_configurations_translate_and_round_trip() -> 
         assert re.search(r"[\u4e00-\u9fff]", shown), entry["reason"]
         assert not re.search(r"\b(?:system store|trust store|Root Store|root store)\b", shown)
     assert sorted(set(untranslated)) == []
+
+
+def test_a_cut_evidence_list_says_how_many_more_in_zh() -> None:
+    from certcheck.report.html import finding_view
+
+    finding = {"rule_id": "hostname_mismatch", "severity": "error",
+               "evidence": {"san": [f"n{i}.example.test" for i in range(9)]}}
+    zh = finding_view(finding, catalog("zh"), compact=True)
+    assert zh.evidence == [("SAN 域名", "n0.example.test; n1.example.test; n2.example.test; "
+                            "…（另有 6 项）", [])]
+    en = finding_view(finding, catalog("en"), compact=True)
+    assert en.evidence[0][1].endswith("… (+6 more)") and en.evidence[0][0] == "san"
