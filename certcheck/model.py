@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import cache
 from typing import Any, Literal, get_type_hints
 
@@ -25,6 +25,19 @@ VERDICT_PLATFORMS: tuple[str, ...] = ("ios", "android", "android_legacy")
 
 #: Protocol versions the probe asks about, oldest first.
 PROTOCOLS: tuple[str, ...] = ("SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+
+
+def plain_copy(value: Any) -> Any:
+    """A copy of JSON-like data (dicts, lists, tuples of plain values): what
+    ``dataclasses.asdict`` makes of a field, without its deepcopy of every leaf (a result's
+    facts and findings are written once per target, so this is on the hot path)."""
+    if isinstance(value, dict):
+        return {k: plain_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_copy(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(plain_copy(v) for v in value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -189,7 +202,7 @@ class ServerFacts:
         return [base64.b64decode(c) for c in self.chain]
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: plain_copy(getattr(self, f.name)) for f in fields(self)}
         data["target"] = self.target.to_dict()
         data["error"] = self.error.to_dict() if self.error else None
         return data
@@ -248,7 +261,7 @@ class Finding:
     suppressed_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: plain_copy(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:

@@ -12,9 +12,11 @@ import ipaddress
 import threading
 import time
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 
+@lru_cache(maxsize=4096)
 def address_key(address: tuple) -> str:
     """The server a socket address points at, whatever its port or spelling.
 

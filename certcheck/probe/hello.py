@@ -134,7 +134,7 @@ def _u16(data: bytes) -> bytes:
 
 
 def _codes(codes: list[int]) -> bytes:
-    return b"".join(struct.pack("!H", c) for c in codes)
+    return struct.pack(f"!{len(codes)}H", *codes)
 
 
 def _ext(code: int, body: bytes) -> bytes:
