@@ -91,7 +91,7 @@ def _localized_evidence_text(cat: Catalog) -> Callable[[dict[str, Any]], str]:
     def text(evidence: dict[str, Any]) -> str:
         shown = localized_evidence(evidence, cat)
         pairs = evidence_pairs(shown, limit=4, max_chars=240, more=cat.ui("list_more"))
-        return "; ".join(f"{cat.evidence_label(k)}: {t}" for k, t in pairs)
+        return "; ".join(cat.ui("kv", label=cat.evidence_label(k), value=t) for k, t in pairs)
 
     return text
 

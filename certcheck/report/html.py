@@ -356,7 +356,7 @@ def _sim_more(key: str, value: Any, cat: Catalog) -> str:
         shown = cat.get("anchor_source", "system" if value == "store" else value)
     else:
         shown = value_text(localized_evidence(value, cat))
-    return f"{cat.get('sim_column', key, key)}: {shown}"
+    return cat.ui("kv", label=cat.get("sim_column", key, key), value=shown)
 
 
 #: clients with the same outcome share one row of the simulation table
