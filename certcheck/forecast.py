@@ -19,10 +19,12 @@ from cryptography import x509
 from certcheck.core.times import parse_instant
 from certcheck.evaluate import Policy, evaluate
 from certcheck.evaluate.certinfo import iso
-from certcheck.model import ServerFacts, TargetResult
+from certcheck.model import SEVERITY_ORDER, ServerFacts, TargetResult
 from certcheck.platforms import distrust_by_fingerprint, root_info
 
 ONE_SECOND = timedelta(seconds=1)
+#: event kinds that are improvements; the others are something that starts failing
+IMPROVEMENTS = frozenset({"resolved", "verdict_recovers"})
 
 
 @dataclass
@@ -31,12 +33,19 @@ class ForecastEvent:
 
     at: datetime
     target: str
-    change: str  # "new_finding" | "verdict"
+    #: "new_finding" | "verdict" (a platform starts failing) | "resolved" (a finding goes
+    #: away, e.g. a certificate that was not yet valid becomes valid) | "verdict_recovers"
+    change: str
     rule_id: str | None
     severity: str | None
     platforms: list[str]
     title: str
     detail: dict[str, Any]
+
+    @property
+    def better(self) -> bool:
+        """An improvement (a finding resolved, a platform that stops failing)."""
+        return self.change in IMPROVEMENTS
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +80,7 @@ def change_instants(
     for index, cert in enumerate(certs):
         after = cert.not_valid_after_utc + ONE_SECOND
         moments.add(after)
+        moments.add(cert.not_valid_before_utc)  # a certificate not yet valid becomes valid
         if index == 0:
             for days in (profile.warn_days, profile.crit_days):
                 moments.add(cert.not_valid_after_utc - timedelta(days=days))
@@ -152,4 +162,87 @@ def _diff(
                 detail={"from": before.verdicts.get(platform), "to": "fail"},
             )
         )
+    return events + _improvements(label, before, after, moment, events)
+
+
+def _improvements(
+    label: str,
+    before: TargetResult,
+    after: TargetResult,
+    moment: datetime,
+    worse: list[ForecastEvent],
+) -> list[ForecastEvent]:
+    """Findings that go away at ``moment``, and platforms that stop failing (a certificate
+    that was not yet valid becomes valid).  A finding that gives way to one at least as
+    severe at the same instant is replaced (cert_expiring_soon by cert_expired), not
+    resolved."""
+    newest = max(
+        (SEVERITY_ORDER.get(e.severity or "error", 0) for e in worse), default=-1
+    )
+    still = {f.rule_id for f in after.active_findings}
+    events = [
+        ForecastEvent(
+            at=moment,
+            target=label,
+            change="resolved",
+            rule_id=finding.rule_id,
+            severity=finding.severity,
+            platforms=finding.breaks or finding.platforms,
+            title=finding.title,
+            detail={"resolved": True},
+        )
+        for finding in before.active_findings
+        if finding.rule_id not in still and SEVERITY_ORDER[finding.severity] > newest
+    ]
+    for platform, verdict in sorted(after.verdicts.items()):
+        if verdict != "fail" and before.verdicts.get(platform) == "fail":
+            events.append(
+                ForecastEvent(
+                    at=moment,
+                    target=label,
+                    change="verdict_recovers",
+                    rule_id=None,
+                    severity=None,
+                    platforms=[platform],
+                    title=f"{platform} stops refusing the connection",
+                    detail={"from": "fail", "to": verdict},
+                )
+            )
     return events
+
+
+def forecast_document(
+    baseline: list[TargetResult],
+    events: list[ForecastEvent],
+    start: datetime,
+    days: int,
+    profile: str,
+    data_notes: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The ``certcheck-forecast`` document (``certcheck forecast --json``, the HTML page)."""
+    from certcheck import __version__
+    from certcheck.report.jsondoc import SCHEMA_VERSION
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "certcheck-forecast",
+        "tool": {"name": "certcheck", "version": __version__},
+        "from": iso(start),
+        "days": days,
+        "profile": profile,
+        "baseline": [
+            {
+                "target": r.facts.target.label,
+                "overall": r.overall,
+                "verdicts": r.verdicts,
+                # what is active at the start: the page follows each row's state from here
+                "findings": [
+                    {"rule_id": f.rule_id, "severity": f.severity} for f in r.active_findings
+                ],
+            }
+            for r in baseline
+        ],
+        "events": [e.to_dict() for e in events],
+        "data_notes": data_notes or [],
+    }
+

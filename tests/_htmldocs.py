@@ -18,17 +18,16 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from certcheck import __version__, samples
+from certcheck import samples
 from certcheck.evaluate import Policy
 from certcheck.evaluate.certinfo import iso
-from certcheck.forecast import forecast
+from certcheck.forecast import forecast, forecast_document
 from certcheck.localserver import LoopbackServer, ServerSpec
 from certcheck.miniprogram.check import check_miniprogram, exit_code
 from certcheck.miniprogram.config import parse_config
 from certcheck.miniprogram.document import miniprogram_document
 from certcheck.miniprogram.localservers import RequestServer, http_answer, websocket_answer
 from certcheck.model import ServerFacts, Target
-from certcheck.report import jsondoc
 
 WILD = "wild.example.test"
 GOOD = "good.example.test"
@@ -123,20 +122,7 @@ def _forecast() -> dict[str, Any]:
     sample_set, facts = forecast_inputs()
     policy = Policy.build(ca_pem=sample_set.root_pem)
     baseline, events = forecast(facts, policy, FORECAST_FROM, 90)
-    # the same shape as certcheck forecast --json (certcheck/cli/forecast.py)
-    return {
-        "schema_version": jsondoc.SCHEMA_VERSION,
-        "kind": "certcheck-forecast",
-        "tool": {"name": "certcheck", "version": __version__},
-        "from": iso(FORECAST_FROM),
-        "days": 90,
-        "profile": policy.profile.name,
-        "baseline": [
-            {"target": r.facts.target.label, "overall": r.overall, "verdicts": r.verdicts}
-            for r in baseline
-        ],
-        "events": [e.to_dict() for e in events],
-    }
+    return forecast_document(baseline, events, FORECAST_FROM, 90, policy.profile.name)
 
 
 def forecast_doc() -> dict[str, Any]:

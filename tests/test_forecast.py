@@ -118,3 +118,25 @@ def test_forecast_from_a_monitor_config(tmp_path, sample_servers, sample_set):
     assert [e["rule_id"] for e in doc["events"]] == ["cert_expired"]
     bad = run("forecast", "--config", str(tmp_path / "missing.toml"))
     assert bad.returncode == 2 and "certcheck: error:" in bad.stderr
+
+
+def test_a_certificate_that_becomes_valid_is_an_improvement_not_a_failure():
+    policy = Policy.build(ca_pem=SAMPLES.root_pem)
+    baseline, events = forecast([facts_for("not_yet_valid")], policy, NOW, 90)
+    assert baseline[0].overall == "fail"
+    valid_from = x509.load_pem_x509_certificates(
+        SAMPLES.get("not_yet_valid").chain_pem
+    )[0].not_valid_before_utc
+    resolved = [e for e in events if e.change == "resolved"]
+    assert [(e.rule_id, e.at) for e in resolved] == [("cert_not_yet_valid", valid_from)]
+    recovers = sorted(e.platforms[0] for e in events if e.change == "verdict_recovers")
+    assert recovers == ["android", "android_legacy", "ios"]
+    assert all(e.better for e in resolved) and not any(
+        e.better for e in events if e.change in ("new_finding", "verdict")
+    )
+
+
+def test_a_finding_replaced_by_a_worse_one_is_not_resolved():
+    policy = Policy.build(ca_pem=SAMPLES.root_pem)
+    _, events = forecast([facts_for("expiring_soon")], policy, NOW, 90)
+    assert [e.change for e in events] == ["new_finding"]  # expired, not "soon resolved"

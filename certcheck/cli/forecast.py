@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from certcheck import __version__
 from certcheck.cli.common import fail_usage, out, parse_at, read_file, write_output
 from certcheck.cli.options import (
     AtOpt,
@@ -27,8 +26,7 @@ from certcheck.cli.options import (
 )
 from certcheck.cli.settings import build_policy, report_files
 from certcheck.evaluate import Policy
-from certcheck.evaluate.certinfo import iso
-from certcheck.forecast import forecast
+from certcheck.forecast import IMPROVEMENTS, forecast, forecast_document
 from certcheck.freshness import stale_tables
 from certcheck.model import ServerFacts
 from certcheck.pipeline import scan_targets
@@ -113,20 +111,9 @@ def forecast_command(
         policy = build_policy(profile, None, None, ca_file, distrust, profile_file, ignore)
     start = parse_at(at)
     baseline, events = forecast(facts, policy, start, days)
-    document = {
-        "schema_version": jsondoc.SCHEMA_VERSION,
-        "kind": "certcheck-forecast",
-        "tool": {"name": "certcheck", "version": __version__},
-        "from": iso(start),
-        "days": days,
-        "profile": policy.profile.name,
-        "baseline": [
-            {"target": r.facts.target.label, "overall": r.overall, "verdicts": r.verdicts}
-            for r in baseline
-        ],
-        "events": [e.to_dict() for e in events],
-        "data_notes": stale_tables(start.date()),
-    }
+    document = forecast_document(
+        baseline, events, start, days, policy.profile.name, stale_tables(start.date())
+    )
     if json_out:
         write_output("--json", json_out, jsondoc.dumps(document))
     if html:
@@ -135,7 +122,8 @@ def forecast_command(
         write_output("--html", html, render_forecast_html(document, lang))
     if "-" not in (json_out, html):
         _print(document, baseline)
-    raise typer.Exit(1 if events else 0)
+    # 1 when something starts failing in the window; improvements alone are not a problem
+    raise typer.Exit(1 if any(not e.better for e in events) else 0)
 
 
 def _print(document: dict, baseline: list) -> None:
@@ -153,12 +141,14 @@ def _print(document: dict, baseline: list) -> None:
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("Date", no_wrap=True)
     table.add_column("Target", overflow="fold")
-    table.add_column("Starts failing", overflow="fold")
+    table.add_column("Change", overflow="fold")
     table.add_column("Platforms", overflow="fold")
     for event in document["events"]:
         what = event["rule_id"] or "verdict"
         if event["severity"]:
             what = f"{what} ({event['severity']})"
+        if event["change"] in IMPROVEMENTS:
+            what = f"improves: {what}"
         table.add_row(
             event["at"][:10],
             event["target"],

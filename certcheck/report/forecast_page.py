@@ -38,15 +38,28 @@ def _common(document: dict[str, Any], cat: Catalog) -> dict[str, Any]:
 
 # -- forecast -----------------------------------------------------------------------------------
 
-_EVENT_RANK = {"verdict": 3, "error": 2, "warning": 1, "info": 0}
-_WARN_OR_WORSE, _ERROR_OR_WORSE = ("warning", "error", "verdict"), ("error", "verdict")
+_EVENT_RANK = {"verdict": 4, "error": 3, "warning": 2, "info": 1, "better": 0}
+#: event kinds that are improvements (certcheck.forecast.IMPROVEMENTS)
+_IMPROVEMENTS = ("resolved", "verdict_recovers")
+#: the legend's entries, in order: (tone, ui key or severity); only tones drawn are listed
+_LEGEND = (("error", None), ("warning", None), ("info", None), ("verdict", "fc_legend_verdict"),
+           ("better", "fc_legend_better"))
 
 
 def _event_tone(event: dict[str, Any]) -> str:
+    if event.get("change") in _IMPROVEMENTS:
+        return "better"
     if event.get("change") == "verdict" or not event.get("severity"):
         return "verdict"
     severity = as_str(event.get("severity"))
     return severity if severity in _EVENT_RANK else "info"
+
+
+def _state_tone(severities: dict[str, str], failing: set[str]) -> str | None:
+    """The row's colour while these findings are active and these platforms fail."""
+    if failing or "error" in severities.values():
+        return "fail"
+    return "warn" if "warning" in severities.values() else None
 
 
 def _platform_order(platform: str) -> tuple[int, str]:
@@ -80,9 +93,13 @@ def _event_view(
     platforms = sorted(map(str, as_list(event.get("platforms"))), key=_platform_order)
     detail = as_dict(event.get("detail"))
     failing = {str(p) for p in as_list(detail.get("platforms_start_failing"))}
-    if tone == "verdict":
+    change = as_str(event.get("change"))
+    names = ", ".join(cat.get("platform", p) for p in platforms) or "?"
+    if change == "verdict_recovers":
+        title, title_en = cat.ui("fc_recovers_event", platform=names), None
+        severity_text = cat.ui("fc_better")
+    elif tone == "verdict":
         failing |= set(platforms)
-        names = ", ".join(cat.get("platform", p) for p in platforms) or "?"
         title, title_en = cat.ui("fc_verdict_event", platform=names), None
         severity_text = cat.ui("fc_verdict")
     else:
@@ -90,12 +107,19 @@ def _event_view(
         translated = cat.rule_title(rule_id) if rule_id else None
         title, title_en = translated or english, english if translated else None
         severity_text = cat.get("severity", tone)
+        if change == "resolved":
+            title = cat.ui("fc_resolved_event", title=title)
+            severity_text = cat.ui("fc_better")
     at = parse_when(event.get("at"))
-    evidence = {k: v for k, v in detail.items() if k != "platforms_start_failing"}
+    evidence = {
+        k: v for k, v in detail.items() if k not in ("platforms_start_failing", "resolved")
+    }
     return {
+        "change": change,
         "anchor": f"ev-{index}",
         "at": at,
         "date": show_time(event.get("at")),
+        "day": show_time(event.get("at"), with_time=False),
         "offset": "" if at is None or start is None else cat.ui("fc_in_days", n=(at - start).days),
         "target": as_str(event.get("target"), "?"),
         "tone": tone,
@@ -106,8 +130,40 @@ def _event_view(
         "platforms": [
             (cat.get("platform", p), p in failing or "all" in failing) for p in platforms
         ],
+        "platform_keys": platforms,
+        "severity_key": as_str(event.get("severity")),
         "detail": finding_view({"evidence": evidence}, cat).evidence,
     }
+
+
+def _segments(
+    items: list[dict[str, Any]], start_findings: dict[str, str], x_of: Any, x_end: float
+) -> list[dict[str, Any]]:
+    """Coloured stretches of one row: amber while a warning is active, red while an error
+    is or a platform fails, none once the target is back to good (an improvement)."""
+    active = dict(start_findings)
+    failing: set[str] = set()
+    moments: list[tuple[float, str | None]] = [(x_of(None), _state_tone(active, failing))]
+    for event in items:
+        rule, change = event["rule_id"], event["change"]
+        if change == "new_finding" and rule:
+            active[rule] = event["severity_key"]
+        elif change == "resolved" and rule:
+            active.pop(rule, None)
+        elif change == "verdict":
+            failing |= set(event["platform_keys"])
+        elif change == "verdict_recovers":
+            failing -= set(event["platform_keys"])
+        moments.append((x_of(event["at"]), _state_tone(active, failing)))
+    segments: list[dict[str, Any]] = []
+    for (x, tone), (x_next, _) in zip(moments, [*moments[1:], (x_end, None)], strict=True):
+        if tone is None or x_next <= x:
+            continue
+        if segments and segments[-1]["tone"] == tone and segments[-1]["x2"] == x:
+            segments[-1]["x2"] = x_next
+        else:
+            segments.append({"tone": tone, "x": x, "x2": x_next})
+    return segments
 
 
 def _forecast_timeline(
@@ -116,6 +172,7 @@ def _forecast_timeline(
     start: datetime | None,
     days: int,
     cat: Catalog,
+    start_findings: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Geometry of the inline SVG: a date axis and one row of event markers per target."""
     width, label_w, right = 960, 250, 28
@@ -143,14 +200,9 @@ def _forecast_timeline(
             if _EVENT_RANK[event["tone"]] > _EVENT_RANK[marker["tone"]]:
                 marker["tone"] = event["tone"]
             marker["titles"].append(f"{event['date']}: {event['title']}")
-        # from the first warning on the row is amber, from the first error on red
-        spans = []
-        for tone, tones in (("warn", _WARN_OR_WORSE), ("fail", _ERROR_OR_WORSE)):
-            first = next((e for e in items if e["tone"] in tones), None)
-            if first is not None:
-                spans = [s for s in spans if s["x"] != x_of(first["at"])]
-                spans.append({"tone": tone, "x": x_of(first["at"])})
-        label = target if len(target) <= 34 else target[:33] + "…"
+        spans = _segments(items, (start_findings or {}).get(target, {}), x_of, x1)
+        # long names keep their start and their port; the full name is the row's title
+        label = target if len(target) <= 34 else target[:22] + "…" + target[-11:]
         state = baseline.get(target, "unknown")
         rows.append(
             {
@@ -168,13 +220,16 @@ def _forecast_timeline(
         )
     ticks = []
     step = _tick_step(days)
-    for offset in range(0, days + 1, step):
+    offsets = list(range(0, days + 1, step))
+    for offset in offsets:
         moment = _later(start, offset)
         ticks.append(
             {
                 "x": x_of(moment) if moment else round(x0 + (x1 - x0) * offset / max(days, 1), 1),
                 "top": cat.ui("fc_start") if offset == 0 else "+" + cat.ui("days", n=offset),
                 "date": moment.strftime("%Y-%m-%d" if days > 300 else "%m-%d") if moment else "",
+                # the last label ends at its tick, so it is not cut at the chart's edge
+                "anchor": "end" if offset == offsets[-1] and offset else "middle",
             }
         )
     return {
@@ -188,6 +243,11 @@ def _forecast_timeline(
         "row_h": row_h,
         "rows": rows,
         "ticks": ticks,
+        "legend": [
+            (tone, cat.ui(key) if key else cat.get("severity", tone))
+            for tone, key in _LEGEND
+            if any(e["tone"] == tone for e in events)
+        ],
         "more": max(0, len(by_target) - FORECAST_ROWS),
     }
 
@@ -205,8 +265,25 @@ def forecast_view(document: dict[str, Any], lang: str = "en") -> dict[str, Any]:
         as_str(b.get("target"), "?"): overall_state(b.get("overall"))
         for b in map(as_dict, as_list(document.get("baseline")))
     }
+    start_findings = {
+        as_str(b.get("target"), "?"): {
+            as_str(f.get("rule_id")): as_str(f.get("severity"))
+            for f in map(as_dict, as_list(b.get("findings")))
+        }
+        for b in map(as_dict, as_list(document.get("baseline")))
+    }
+    days_grouped: list[dict[str, Any]] = []
+    for event in events:
+        if not days_grouped or days_grouped[-1]["day"] != event["day"]:
+            days_grouped.append({"day": event["day"], "offset": event["offset"], "events": []})
+        days_grouped[-1]["events"].append(event)
+    for group in days_grouped:
+        # the time too when every change of the day happens at the same instant
+        times = {e["date"] for e in group["events"]}
+        group["when"] = times.pop() if len(times) == 1 else group["day"]
     affected = {e["target"] for e in events}
     first_break = next((e for e in events if e["tone"] in ("error", "verdict")), None)
+    worse = [e for e in events if e["tone"] != "better"]
     return {
         **_common(document, cat),
         "from": show_time(document.get("from")),
@@ -214,12 +291,15 @@ def forecast_view(document: dict[str, Any], lang: str = "en") -> dict[str, Any]:
         "until": show_time(end.isoformat(), with_time=False) if end else "—",
         "days": days,
         "events": events,
+        "days_grouped": days_grouped,
+        "worse_count": len(worse),
+        "better_count": len(events) - len(worse),
         "target_count": len(baseline) or len(affected),
         "affected": len(affected),
         "first_break": first_break,
         "quiet": [t for t, state in baseline.items() if t not in affected and state != "error"],
         "unscanned": [t for t, state in baseline.items() if state == "error"],
-        "timeline": _forecast_timeline(events, baseline, start, days, cat),
+        "timeline": _forecast_timeline(events, baseline, start, days, cat, start_findings),
     }
 
 

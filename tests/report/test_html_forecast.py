@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import UTC, datetime
 
 import pytest
 from _htmldocs import (
@@ -89,12 +90,22 @@ def test_one_row_per_target_and_a_marker_per_event_coloured_by_severity(document
     assert svg.count('class="span fail"') == 3 and svg.count('class="span warn"') == 2
 
 
-def test_table_lists_every_change_in_date_order(document, english):
+def test_table_lists_every_change_in_date_order_one_group_per_date(document, english):
     table = english[english.index('<table class="events">') :]
-    rows = re.findall(r'<tr id="ev-(\d+)" class="ev-(\w+)"><td class="when">([^<]+)<', table)
-    assert [int(i) for i, _tone, _date in rows] == list(range(7))
-    dates = [date for _i, _tone, date in rows]
+    rows = re.findall(r'<tr id="ev-(\d+)" class="ev-(\w+)">', table)
+    assert [int(i) for i, _tone in rows] == list(range(7))
+    groups = re.findall(
+        r'<tbody class="fc-day">\s*<tr id="ev-(\d+)"[^>]*>\s*<th scope="rowgroup" '
+        r'class="when" rowspan="(\d+)">([^<]+)<',
+        table,
+    )
+    dates = [date for _first, _n, date in groups]
     assert dates == sorted(dates) and dates[0] == "2026-11-27 12:00 UTC"
+    assert len(set(d[:10] for d in dates)) == len(dates)  # a date is written once
+    # each group starts where the previous one ended and they cover every change
+    starts = [int(first) for first, _n, _d in groups]
+    sizes = [int(n) for _first, n, _d in groups]
+    assert starts == [sum(sizes[:i]) for i in range(len(sizes))] and sum(sizes) == 7
     assert "in 5 d" in table and "in 44 d" in table
     first = table[: table.index("</tr>", table.index('id="ev-0"'))]
     assert "The certificate has expired" in first and "cert_expired" in first
@@ -246,3 +257,73 @@ def test_cli_bad_html_options_are_one_clear_line(in_process, facts_file, args, m
     assert code == 2
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def _improving_page(lang: str = "en") -> tuple[dict, str]:
+    """A certificate that is not valid yet: it fails today and becomes valid in the window."""
+    import base64 as b64
+
+    from cryptography import x509 as x509_
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from certcheck.evaluate import Policy
+    from certcheck.forecast import forecast, forecast_document
+    from certcheck.model import ServerFacts, Target
+    from certcheck.samples import generate
+
+    start = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    samples = generate(start)
+    sample = samples.get("not_yet_valid")
+    chain = [b64.b64encode(c.public_bytes(Encoding.DER)).decode()
+             for c in x509_.load_pem_x509_certificates(sample.chain_pem)]
+    facts = [ServerFacts(Target(sample.host), "x", chain=chain, source="file")]
+    policy = Policy.build(ca_pem=samples.root_pem)
+    baseline, events = forecast(facts, policy, start, 90)
+    document = forecast_document(baseline, events, start, 90, policy.profile.name)
+    return document, render_forecast_html(document, lang)
+
+
+def test_an_improvement_is_drawn_as_one_and_ends_the_red_stretch():
+    document, html = _improving_page()
+    view = forecast_view(document)
+    better = [e for e in view["events"] if e["tone"] == "better"]
+    titles = {e["title"] for e in better}
+    assert "Resolved: The certificate is not valid yet" in titles
+    assert "iOS accepts the connection again" in titles
+    # at that instant the certificate also starts expiring soon: the marker takes the worse
+    # tone and names both; alone, an improvement is a green triangle
+    assert '<polygon class="mk better"' not in _svg(html) and "Resolved: " in _svg(html)
+    alone = dict(document, events=[e for e in document["events"] if e["change"] != "new_finding"
+                                   or e["rule_id"] != "cert_expiring_soon"])
+    assert '<polygon class="mk better"' in _svg(render_forecast_html(alone, "en"))
+    (row,) = view["timeline"]["rows"]
+    tones = [s["tone"] for s in row["spans"]]
+    # red from today (not yet valid), amber once it is valid and expiring soon, then red
+    assert tones[:2] == ["fail", "warn"]
+    valid_x = next(m["x"] for m in row["markers"] if m["tone"] in ("better", "warning"))
+    assert row["spans"][0]["x2"] == valid_x == row["spans"][1]["x"]
+    assert "<tr" in html and 'class="ev-better"' in html
+
+
+def test_the_legend_shows_only_marks_the_chart_uses():
+    document, html = _improving_page()
+    legend = html[html.index('<p class="fc-legend">') :]
+    legend = legend[: legend.index("</p>")]
+    assert "l-better" in legend and "gets better" in legend
+    assert "l-info" not in legend  # no info event in this forecast
+    zh = _improving_page("zh")[1]
+    assert "情况好转" in zh and "已解决" in zh
+
+
+def test_the_schema_names_the_change_kinds_the_forecast_writes():
+    import subprocess
+
+    document, _html = _improving_page()
+    kinds = {e["change"] for e in document["events"]}
+    assert kinds == {"new_finding", "resolved", "verdict_recovers"}
+    done = subprocess.run(
+        [sys.executable, "-m", "certcheck", "schema"], capture_output=True, text=True,
+        timeout=60,
+    )
+    for kind in kinds | {"verdict"}:
+        assert f'"{kind}"' in done.stdout
