@@ -93,7 +93,10 @@ HtmlOut = Annotated[
         "--html", metavar="FILE", help="Write the HTML audit report (one self-contained file)."
     ),
 ]
-LangOpt = Annotated[str, typer.Option("--lang", help="Language of the HTML report: en or zh.")]
+LangOpt = Annotated[
+    str,
+    typer.Option("--lang", help="Language of the console summary and the HTML report: en or zh."),
+]
 JsonlOut = Annotated[
     str | None,
     typer.Option(
