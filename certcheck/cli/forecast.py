@@ -121,38 +121,64 @@ def forecast_command(
 
         write_output("--html", html, render_forecast_html(document, lang))
     if "-" not in (json_out, html):
-        _print(document, baseline)
+        _print(document, baseline, lang)
     # 1 when something starts failing in the window; improvements alone are not a problem
     raise typer.Exit(1 if any(not e.better for e in events) else 0)
 
 
-def _print(document: dict, baseline: list) -> None:
+def _print(document: dict, baseline: list, lang: str = "en") -> None:
+    """The forecast as a table; ``lang`` words it (English: the wording of before #14)."""
+    from certcheck.report.i18n import catalog
+
+    cat = catalog(lang)
+    native = cat.lang != "en"
+
+    def say(key: str, **values: object) -> str:
+        return cat.get("console", key).format(**values)
+
     out.print(
-        f"Forecast from {document['from']} for {document['days']} days "
-        f"({len(baseline)} target(s), profile {document['profile']})",
+        say(
+            "fc_header",
+            start=document["from"],
+            days=document["days"],
+            n=len(baseline),
+            profile=document["profile"],
+        ),
         highlight=False,
     )
     for result in baseline:
         if not result.facts.ok:
-            out.print(f"  {result.facts.target.label}: not scanned, nothing to forecast")
+            out.print("  " + say("fc_not_scanned", target=result.facts.target.label))
     if not document["events"]:
-        out.print("Nothing changes in this window.")
+        out.print(say("fc_nothing"))
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
-    table.add_column("Date", no_wrap=True)
-    table.add_column("Target", overflow="fold")
-    table.add_column("Change", overflow="fold")
-    table.add_column("Platforms", overflow="fold")
+    table.add_column(say("fc_col_date"), no_wrap=True)
+    table.add_column(say("fc_col_target"), overflow="fold")
+    table.add_column(say("fc_col_change"), overflow="fold")
+    table.add_column(say("fc_col_platforms"), overflow="fold")
     for event in document["events"]:
-        what = event["rule_id"] or "verdict"
+        platforms = event["platforms"]
+        title = event["title"]
+        if native:
+            names = ", ".join(cat.get("platform", p) for p in platforms) or "?"
+            if event["change"] == "verdict_recovers":
+                title = cat.ui("fc_recovers_event", platform=names)
+            elif event["change"] == "verdict":
+                title = cat.ui("fc_verdict_event", platform=names)
+            elif event["rule_id"]:
+                title = cat.rule_title(event["rule_id"], title) or title
+            platforms = [cat.get("platform", p) for p in platforms]
+        what = event["rule_id"] or say("fc_verdict")
         if event["severity"]:
-            what = f"{what} ({event['severity']})"
+            severity = say(f"sev_{event['severity']}") if native else event["severity"]
+            what = say("fc_severity", what=what, severity=severity)
         if event["change"] in IMPROVEMENTS:
-            what = f"improves: {what}"
+            what = say("fc_improves", what=what)
         table.add_row(
             event["at"][:10],
             event["target"],
-            f"{what}: {event['title']}",
-            ", ".join(event["platforms"]),
+            say("fc_change", what=what, title=title),
+            say("list_sep").join(platforms),
         )
     out.print(table)

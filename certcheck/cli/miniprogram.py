@@ -205,5 +205,5 @@ def miniprogram(
 
         write_output("--html", html, render_miniprogram_html(document, lang))
     if "-" not in (json_out, html):
-        print_report(report, out, verbose)
+        print_report(report, out, verbose, lang)
     raise typer.Exit(code)
