@@ -403,14 +403,14 @@ def _certcheck_cmd_for(
     servers: Servers,
     stem: Path,
     concurrency: int,
-    many_names: bool = False,
 ) -> list[str]:
     """certcheck's command; its JSON goes to standard output, saved as ``stem.stdout``.
 
-    ``--per-host`` (connections to one address:port across all its names) is
-    sslyze's 5 when each listener is one target.  In the scale runs each
-    listener stands in for many separate servers, so it is raised to what the
-    scan could open at once and only the per-target limit (5) applies.
+    ``--per-host`` counts connections per IP address (every port of it is one server),
+    and every listener here is on 127.0.0.1 while standing for a separate server: so it
+    is raised to what the scan could open at once (5 per target it scans at once), and
+    the per-target limit (``--max-connections 5``, sslyze's 5 per server) is what
+    applies.  In the scale runs each listener also stands for many separate servers.
     """
     targets_file = write_lines(
         stem.with_suffix(".targets"), [f"{t.host}:{t.port}" for t in targets]
@@ -423,7 +423,7 @@ def _certcheck_cmd_for(
         servers.manifest["ca_file"],
         timeout=args.timeout,
         concurrency=concurrency,
-        per_host=tools.SSLYZE_CONNECTIONS_PER_SERVER * (concurrency if many_names else 1),
+        per_host=tools.SSLYZE_CONNECTIONS_PER_SERVER * concurrency,
     )
 
 
