@@ -9,14 +9,15 @@ HTML report when the configuration gives a report URL.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from certcheck import __version__
 from certcheck.core.times import iso, whole_days
 from certcheck.model import SEVERITY_ORDER, TargetResult
-from certcheck.monitor.changes import Change, Snapshot, platform_names
+from certcheck.monitor.changes import Change, Snapshot, localized_summary, platform_names
+from certcheck.report.i18n import DEFAULT_LANG, catalog
 from certcheck.report.safetext import visible
 
 
@@ -38,22 +39,33 @@ class Message:
     run_id: int | None = None
     #: items left out to fit the channel's size limit (said in the text, before the footer)
     omitted: int = 0
+    #: the language of the words around the items (``[alerts]`` of templates/i18n); stored
+    #: alerts are English, :func:`localized` words one for a channel
+    lang: str = DEFAULT_LANG
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def say(self, key: str, **values: Any) -> str:
+        """A string of the ``[alerts]`` catalog section in this message's language."""
+        text = catalog(self.lang).get("alerts", key)
+        return text.format(**values) if values else text
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Message:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
-    @staticmethod
-    def label(item: dict[str, Any]) -> str:
-        return "ok" if item.get("good") else str(item.get("severity", "info"))
+    def label(self, item: dict[str, Any]) -> str:
+        severity = "ok" if item.get("good") else str(item.get("severity", "info"))
+        if self.lang == DEFAULT_LANG:
+            return severity
+        return catalog(self.lang).get("alerts", f"label_{severity}", severity)
 
     def item_lines(self, item: dict[str, Any]) -> tuple[str, str | None]:
         """(headline of one item, its fix advice or None)."""
         platforms = item.get("platforms") or []
-        where = f" ({platform_names(platforms)})" if platforms and not item.get("good") else ""
+        names = platform_names(platforms, None if self.lang == DEFAULT_LANG else self.lang)
+        where = self.say("where", names=names) if platforms and not item.get("good") else ""
         fix = item.get("fix") if not item.get("good") else None
         # what a person reads (mail, chat): controls from certificate names escaped
         return visible(f"{item['summary']}{where}"), visible(fix) if fix else None
@@ -65,24 +77,28 @@ class Message:
             head, fix = self.item_lines(item)
             lines.append(f"[{self.label(item)}] {head}")
             if fix:
-                lines.append(f"    fix: {fix}")
+                lines.append("    " + self.say("fix", fix=fix))
         if self.omitted:
             lines.append(self.omitted_line())
         lines += ["", *self.footer()]
         return "\n".join(lines).rstrip() + "\n"
 
     def omitted_line(self) -> str:
-        return f"… {self.omitted} more not shown (message shortened to fit the channel's limit)"
+        return self.say("omitted", n=self.omitted)
 
     def footer(self) -> list[str]:
         parts = []
         if self.owner:
-            parts.append(f"Owner: {self.owner}")
+            parts.append(self.say("owner", owner=self.owner))
         if self.tags:
-            parts.append(f"Tags: {', '.join(self.tags)}")
+            parts.append(self.say("tags", tags=", ".join(self.tags)))
         if self.report_url:
-            parts.append(f"Report: {self.report_url}")
+            parts.append(self.report_line())
         return parts
+
+    def report_line(self) -> str:
+        """The footer's link to the HTML report (plain text)."""
+        return self.say("report", url=self.report_url)
 
     def webhook_body(self) -> dict[str, Any]:
         """The generic webhook's JSON body (documented in the README)."""
@@ -115,6 +131,43 @@ def _title(prefix: str, target: str, items: list[dict[str, Any]]) -> str:
     head = bad[0]["summary"]
     more = f" (+{len(items) - 1} more)" if len(items) > 1 else ""
     return visible(f"certcheck {prefix}{target}: {head}{more}")
+
+
+#: the alert kinds :func:`localized` words (digests and the test message stay English)
+LOCALIZED_KINDS = ("change", "reminder")
+
+
+def localized(message: Message, lang: str) -> Message:
+    """``message`` worded in ``lang`` for a channel: title, every item's headline and fix,
+    the labels and the footer.  Items keep their data (rule ids, dates, host names,
+    protocol and suite names); English, a digest and the test message come back as they are.
+    """
+    if lang == DEFAULT_LANG or message.kind not in LOCALIZED_KINDS:
+        return message
+    cat = catalog(lang)
+    reminder = message.kind == "reminder"
+    items = []
+    for item in message.items:
+        shown = dict(item)
+        shown["summary"] = localized_summary(item, cat, reminder=reminder)
+        if item.get("fix"):
+            rule_id = item.get("rule_id")
+            if rule_id:
+                shown["fix"] = cat.fix(str(rule_id), str(item["fix"]))
+            elif item.get("kind") == "unreachable":
+                shown["fix"] = cat.get("alerts", "fix_unreachable")
+        items.append(shown)
+    title = message.title
+    if message.target is not None and items:
+        bad = [i for i in items if not i.get("good")] or items
+        prefix = cat.get("alerts", "reminder_prefix") if reminder else ""
+        more = cat.get("alerts", "more").format(n=len(items) - 1) if len(items) > 1 else ""
+        title = visible(
+            cat.get("alerts", "title").format(
+                prefix=prefix, target=message.target, head=bad[0]["summary"], more=more
+            )
+        )
+    return replace(message, items=items, title=title, lang=lang)
 
 
 def _message(

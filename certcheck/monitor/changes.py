@@ -9,6 +9,7 @@ was unreachable for a night does not re-announce every standing finding).
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from certcheck.catalog import load_catalog
 from certcheck.core.times import DAY, parse_instant, whole_days
 from certcheck.model import SEVERITY_ORDER, VERDICT_PLATFORMS
+from certcheck.report.i18n import Catalog, catalog
 
 PLATFORM_NAMES = {
     "ios": "iOS",
@@ -30,7 +32,12 @@ PLATFORM_NAMES = {
 _VERDICT_RANK = {"pass": 0, "unknown": 0, "warn": 1, "fail": 2}
 
 
-def platform_names(platforms: list[str]) -> str:
+def platform_names(platforms: list[str], lang: str | None = None) -> str:
+    """The platforms as a person names them; ``lang`` (not English): from its catalog."""
+    if lang is not None:
+        cat = catalog(lang)
+        names = ["all"] if "all" in platforms else platforms
+        return cat.get("console", "list_sep").join(cat.get("platform", p) for p in names)
     if "all" in platforms:
         return PLATFORM_NAMES["all"]
     return ", ".join(PLATFORM_NAMES.get(p, p) for p in platforms)
@@ -383,3 +390,111 @@ def detect_changes(
     found += _verdict_changes(previous_scanned, current)
     found.sort(key=lambda c: (c.good, -SEVERITY_ORDER[c.severity]))
     return found
+
+
+# -- the summaries in another language (alerts of a channel with ``lang``) ---------------------
+
+
+def _say(cat: Catalog, key: str, **values: Any) -> str:
+    return cat.get("alerts", key).format(**values)
+
+
+def _title_of(item: dict[str, Any], cat: Catalog, english: str) -> str:
+    rule_id = str(item.get("rule_id") or "")
+    return cat.rule_title(rule_id, english) or english
+
+
+def _leaf_differences_in(old: dict[str, Any], new: dict[str, Any], cat: Catalog) -> list[str]:
+    """:func:`_leaf_differences` in ``cat``'s language."""
+    sep = cat.get("console", "list_sep")
+    parts = []
+    if old.get("subject") != new.get("subject"):
+        parts.append(_say(cat, "cert_subject", old=old.get("subject", "?"),
+                          new=new.get("subject", "?")))
+    old_san, new_san = set(old.get("san") or []), set(new.get("san") or [])
+    if old_san != new_san:
+        added, removed = sorted(new_san - old_san), sorted(old_san - new_san)
+        words = [_say(cat, "cert_names_added", names=sep.join(added[:5]))] if added else []
+        words += [_say(cat, "cert_names_removed", names=sep.join(removed[:5]))] if removed else []
+        parts.append(_say(cat, "cert_names", changes=_say(cat, "part_sep").join(words)))
+    if old.get("key") != new.get("key"):
+        parts.append(_say(cat, "cert_key", old=old.get("key", "?"), new=new.get("key", "?")))
+    if old.get("issuer") != new.get("issuer"):
+        parts.append(_say(cat, "cert_issuer", old=old.get("issuer", "?"),
+                          new=new.get("issuer", "?")))
+    else:
+        parts.append(_say(cat, "cert_same_issuer", issuer=new.get("issuer", "?")))
+    parts.append(_say(cat, "cert_valid", since=str(new.get("not_before", "?"))[:10],
+                      until=_date(new), was=_date(old)))
+    return parts
+
+
+_EXPIRED = re.compile(r"^certificate expired on (\S+)$")
+_EXPIRES = re.compile(
+    r"^certificate expires in (-?\d+) day\(s\), on (\S+)(?: \(within (\d+) days\))?$"
+)
+_UNREACHABLE = re.compile(r"^(still )?cannot be scanned \(([^)]*)\)(?:: (.*))?$", re.DOTALL)
+
+
+def localized_summary(item: dict[str, Any], cat: Catalog, reminder: bool = False) -> str:
+    """The headline of one alert item (a :class:`Change`'s, or a reminder's) in ``cat``'s
+    language, from its kind, rule id and detail; the English summary when the item does
+    not carry what a translation needs."""
+    summary = str(item.get("summary", ""))
+    kind = item.get("kind")
+    detail = item.get("detail") or {}
+    rule_id = str(item.get("rule_id") or "")
+    severity_word = cat.get("severity", str(item.get("severity", "info")))
+    if kind in ("new_finding", "finding") and rule_id and summary.startswith(f"{rule_id}: "):
+        title = _title_of(item, cat, summary.removeprefix(f"{rule_id}: "))
+        return _say(cat, "finding", rule_id=rule_id, title=title)
+    if kind == "resolved_finding" and rule_id and summary.startswith(f"resolved {rule_id}: "):
+        title = _title_of(item, cat, summary.removeprefix(f"resolved {rule_id}: "))
+        return _say(cat, "resolved", rule_id=rule_id, title=title)
+    if kind == "finding_escalated" and rule_id and "was" in detail and "): " in summary:
+        title = _title_of(item, cat, summary.split("): ", 1)[1])
+        was = cat.get("severity", str(detail["was"]))
+        return _say(cat, "escalated", rule_id=rule_id, severity=severity_word, was=was,
+                    title=title)
+    if kind in ("expiry_threshold", "expiry"):
+        # a reminder's item carries its numbers in the (stored, English) summary only
+        expired, expires = _EXPIRED.match(summary), _EXPIRES.match(summary)
+        if expired:
+            return _say(cat, "expired", date=expired[1])
+        if expires:
+            text = _say(cat, "expires", n=int(expires[1]), date=expires[2])
+            return text + (_say(cat, "within", band=expires[3]) if expires[3] else "")
+    if kind == "unreachable":
+        down = _UNREACHABLE.match(summary)
+        if down:
+            key = "still_unreachable" if down[1] else "unreachable"
+            text = _say(cat, key, kind=down[2])
+            return text + (_say(cat, "error_message", message=down[3]) if down[3] else "")
+    if kind == "recovered":
+        return _say(cat, "recovered")
+    if kind == "first_seen":
+        return _say(cat, "first_seen", overall=cat.get("verdict", summary.rsplit(" ", 1)[-1]))
+    if kind == "cert_replaced" and {"old", "new"} <= set(detail):
+        parts = _leaf_differences_in(detail["old"], detail["new"], cat)
+        return _say(cat, "cert_replaced", changes=_say(cat, "part_sep").join(parts))
+    if kind == "protocols_changed" and {"added", "removed"} <= set(detail):
+        sep = cat.get("console", "list_sep")
+        words = [_say(cat, "now_accepts", versions=sep.join(detail["added"]))] \
+            if detail["added"] else []
+        words += [_say(cat, "no_longer_accepts", versions=sep.join(detail["removed"]))] \
+            if detail["removed"] else []
+        return _say(cat, "protocols", changes=_say(cat, "part_sep").join(words))
+    if kind == "ciphers_changed" and detail:
+        text = "; ".join(
+            f"{v}: " + ", ".join([f"+{s}" for s in d["added"]] + [f"-{s}" for s in d["removed"]])
+            for v, d in detail.items()
+        )
+        return _say(cat, "ciphers", changes=text)
+    if kind == "verdict_changed" and detail:
+        moves = _say(cat, "part_sep").join(
+            _say(cat, "verdict_move", platform=cat.get("platform", p),
+                 was=cat.get("verdict", d["was"]), now=cat.get("verdict", d["now"]))
+            for p, d in detail.items()
+        )
+        return _say(cat, "verdict", changes=moves)
+    return summary

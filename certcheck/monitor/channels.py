@@ -29,7 +29,7 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import quote_plus
 
-from certcheck.monitor.alerts import Message
+from certcheck.monitor.alerts import Message, localized
 from certcheck.monitor.config import (
     Channel,
     DingTalkChannel,
@@ -78,12 +78,12 @@ def markdown_text(message: Message) -> str:
         head, fix = message.item_lines(item)
         lines.append(f"- **{message.label(item)}** {head}")
         if fix:
-            lines.append(f"  > fix: {fix}")
+            lines.append("  > " + message.say("fix", fix=fix))
     if message.omitted:
         lines.append(f"- {message.omitted_line()}")
-    footer = [p for p in message.footer() if not p.startswith("Report: ")]
+    footer = [p for p in message.footer() if not message.report_url or p != message.report_line()]
     if message.report_url:
-        footer.append(f"[HTML report]({message.report_url})")
+        footer.append(f"[{message.say('html_report')}]({message.report_url})")
     if footer:
         lines += ["", " · ".join(footer)]
     return "\n".join(lines)
@@ -99,12 +99,16 @@ def slack_text(message: Message) -> str:
         head, fix = message.item_lines(item)
         lines.append(f"• *{message.label(item)}* {_slack_escape(head)}")
         if fix:
-            lines.append(f"    _fix:_ {_slack_escape(fix)}")
+            lines.append(f"    _{message.say('fix_label')}_ {_slack_escape(fix)}")
     if message.omitted:
         lines.append(f"• {_slack_escape(message.omitted_line())}")
-    footer = [_slack_escape(p) for p in message.footer() if not p.startswith("Report: ")]
+    footer = [
+        _slack_escape(p)
+        for p in message.footer()
+        if not message.report_url or p != message.report_line()
+    ]
     if message.report_url:
-        footer.append(f"<{message.report_url}|HTML report>")
+        footer.append(f"<{message.report_url}|{message.say('html_report')}>")
     if footer:
         lines.append(" · ".join(footer))
     return "\n".join(lines)
@@ -193,6 +197,7 @@ def _build(channel: Channel, message: Message, now: datetime) -> HttpRequest:
 
 
 def email_message(channel: EmailChannel, message: Message) -> EmailMessage:
+    message = localized(message, channel.lang or "en")
     mail = EmailMessage()
     mail["Subject"] = message.title[:200]
     mail["From"] = channel.sender
@@ -235,9 +240,13 @@ def request_size(request: HttpRequest, limits: ChannelLimits) -> int:
 
 def _footer_start(text: str, message: Message) -> int:
     """Where the footer (owner, tags, report link) begins in a rendered text."""
-    marks = [f"Owner: {message.owner}" if message.owner else None]
-    marks += [f"Tags: {', '.join(message.tags)}" if message.tags else None]
-    marks += ["[HTML report](", "<" + (message.report_url or "\0") + "|", "Report: "]
+    marks = [message.say("owner", owner=message.owner) if message.owner else None]
+    marks += [message.say("tags", tags=", ".join(message.tags)) if message.tags else None]
+    marks += [
+        f"[{message.say('html_report')}](",
+        "<" + (message.report_url or "\0") + "|",
+        message.say("report", url=""),
+    ]
     starts = [text.rfind(m) for m in marks if m]
     starts = [i for i in starts if i > 0]
     if not starts:
@@ -300,4 +309,11 @@ def http_request(channel: Channel, message: Message, now: datetime) -> HttpReque
 
     Fitted to the channel type's size limit from ``rules/channels.toml``.
     """
-    return fit_request(lambda shown: _build(channel, shown, now), message, limits_for(channel.type))
+    worded = localized(message, channel.lang or "en")
+    request = fit_request(
+        lambda shown: _build(channel, shown, now), worded, limits_for(channel.type)
+    )
+    if isinstance(channel, WebhookChannel) and worded is not message:
+        # the body's data stays as stored (English summaries): only title and text are worded
+        request.body["changes"] = [dict(item) for item in message.items]
+    return request

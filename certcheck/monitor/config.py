@@ -54,6 +54,8 @@ class MonitorSection(_Section):
     ca_file: str | None = None
     distrust: list[str] = []
     report_url: str | None = None
+    #: the language of the alert messages (templates/i18n/<lang>.toml)
+    lang: Literal["en", "zh"] = "en"
 
 
 class ThresholdsSection(_Section):
@@ -99,6 +101,8 @@ class _Channel(_Section):
     name: str | None = None
     min_severity: Level = "info"
     tags: list[str] = []
+    #: this channel's alert language; unset: the [monitor] lang
+    lang: Literal["en", "zh"] | None = None
 
 
 class WebhookChannel(_Channel):
@@ -461,6 +465,8 @@ def _channels(cfg: ConfigFile, where: _Located, strict: bool) -> dict[str, Chann
         web = url.get_secret_value() if url is not None else None
         if strict and web is not None and not re.match(r"^https?://[^/\s]+", web):
             raise where.error(("notify", index, "url"), "must be an http:// or https:// URL")
+        if channel.lang is None:
+            channel = channel.model_copy(update={"lang": cfg.monitor.lang})
         channels[name] = channel
     return channels
 
