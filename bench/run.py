@@ -285,9 +285,7 @@ def run_certcheck(
     out: Path,
 ) -> tuple[Run, tools.Outcome]:
     stem = out / f"certcheck-{subset}-{len(targets)}"
-    cmd = _certcheck_cmd_for(
-        args, certcheck, options, targets, servers, stem, concurrency, subset == "scale"
-    )
+    cmd = _certcheck_cmd_for(args, certcheck, options, targets, servers, stem, concurrency)
     run = measured("certcheck", subset, cmd, targets, concurrency, servers, out, args.max_run_s)
     outcome = tools.read_certcheck(stem.with_suffix(".stdout"))
     run.reached, run.reported, run.note = outcome.reached, outcome.targets, outcome.note
@@ -466,7 +464,7 @@ def memory_profile(
     """certcheck in-process under tracemalloc (bench/memprofile.py): what holds memory."""
     stem = out / f"memory-profile-{len(targets)}"
     cmd = _certcheck_cmd_for(
-        args, certcheck, options, targets, servers, stem, args.scale_concurrency, True
+        args, certcheck, options, targets, servers, stem, args.scale_concurrency
     )
     report = stem.with_suffix(".tracemalloc.json")
     report.unlink(missing_ok=True)
