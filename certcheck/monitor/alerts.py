@@ -133,14 +133,14 @@ def _title(prefix: str, target: str, items: list[dict[str, Any]]) -> str:
     return visible(f"certcheck {prefix}{target}: {head}{more}")
 
 
-#: the alert kinds :func:`localized` words (digests and the test message stay English)
-LOCALIZED_KINDS = ("change", "reminder")
+#: the alert kinds :func:`localized` words (digests stay English)
+LOCALIZED_KINDS = ("change", "reminder", "test")
 
 
 def localized(message: Message, lang: str) -> Message:
     """``message`` worded in ``lang`` for a channel: title, every item's headline and fix,
     the labels and the footer.  Items keep their data (rule ids, dates, host names,
-    protocol and suite names); English, a digest and the test message come back as they are.
+    protocol and suite names); English and a digest come back as they are.
     """
     if lang == DEFAULT_LANG or message.kind not in LOCALIZED_KINDS:
         return message
@@ -158,7 +158,9 @@ def localized(message: Message, lang: str) -> Message:
                 shown["fix"] = cat.get("alerts", "fix_unreachable")
         items.append(shown)
     title = message.title
-    if message.target is not None and items:
+    if message.kind == "test":
+        title = cat.get("alerts", "test_title")
+    elif message.target is not None and items:
         bad = [i for i in items if not i.get("good")] or items
         prefix = cat.get("alerts", "reminder_prefix") if reminder else ""
         more = cat.get("alerts", "more").format(n=len(items) - 1) if len(items) > 1 else ""

@@ -433,6 +433,7 @@ _EXPIRED = re.compile(r"^certificate expired on (\S+)$")
 _EXPIRES = re.compile(
     r"^certificate expires in (-?\d+) day\(s\), on (\S+)(?: \(within (\d+) days\))?$"
 )
+_TEST = re.compile(r"^If you can read this, the notification channel (.+) works\.$")
 _UNREACHABLE = re.compile(r"^(still )?cannot be scanned \(([^)]*)\)(?:: (.*))?$", re.DOTALL)
 
 
@@ -470,6 +471,10 @@ def localized_summary(item: dict[str, Any], cat: Catalog, reminder: bool = False
             key = "still_unreachable" if down[1] else "unreachable"
             text = _say(cat, key, kind=down[2])
             return text + (_say(cat, "error_message", message=down[3]) if down[3] else "")
+    if kind == "test":
+        channel = _TEST.match(summary)
+        if channel:
+            return _say(cat, "test", channel=channel[1])
     if kind == "recovered":
         return _say(cat, "recovered")
     if kind == "first_seen":

@@ -211,3 +211,17 @@ def test_a_stored_alert_without_lang_reads_as_english() -> None:
     data = _change_alert().to_dict()
     data.pop("lang")
     assert Message.from_dict(data).plain_text() == _change_alert().plain_text()
+
+
+def test_the_notify_test_message_in_both_languages() -> None:
+    from certcheck.monitor.alerts import notify_test_message
+
+    message = notify_test_message("ops-wecom", NOW, None)
+    assert message.plain_text() == (
+        "certcheck test message\n\n"
+        "[ok] If you can read this, the notification channel 'ops-wecom' works.\n"
+    )
+    zh = localized(message, "zh")
+    assert zh.plain_text() == (
+        "certcheck 测试消息\n\n[好转] 如果你能看到这条消息，说明通知渠道 'ops-wecom' 工作正常。\n"
+    )
