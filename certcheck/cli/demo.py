@@ -22,6 +22,7 @@ from certcheck.cli.options import (
 )
 from certcheck.cli.settings import report_files
 from certcheck.pipeline import evaluate_all, scan_targets
+from certcheck.report.i18n import catalog
 from certcheck.settings import PolicyInputs
 
 
@@ -61,8 +62,5 @@ def demo(
         files=files,
     )
     if not files.to_stdout:
-        out.print(
-            "\nThe broken servers fail on purpose. For real use: certcheck scan "
-            "example.com  (certcheck --help for options)"
-        )
+        out.print("\n" + catalog(lang).get("console", "demo_outro"))
     raise typer.Exit(0 if code in (0, 1) else code)

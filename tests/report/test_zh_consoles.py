@@ -342,3 +342,15 @@ def test_miniprogram_en_endpoints_keep_their_wording(endpoint_report: MiniProgra
     assert " TLS  iOS ok Android ok Old Android ok  (TLSv1.3)" in text
     assert re.search(r"\nERROR down\.wild\.example\.test:\d+  requestdomain\n", text), text
 
+
+
+def test_demo_says_its_last_word_in_the_report_language() -> None:
+    env = {**os.environ, "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-m", "certcheck", "demo", "--lang", "zh"],
+        capture_output=True, text=True, timeout=240, env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert "故意" in last and "certcheck scan example.com" in last
+    assert "fail on purpose" not in done.stdout
