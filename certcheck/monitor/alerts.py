@@ -17,7 +17,7 @@ from certcheck import __version__
 from certcheck.core.times import iso, whole_days
 from certcheck.model import SEVERITY_ORDER, TargetResult
 from certcheck.monitor.changes import Change, Snapshot, localized_summary, platform_names
-from certcheck.report.i18n import DEFAULT_LANG, catalog
+from certcheck.report.i18n import DEFAULT_LANG, Catalog, catalog
 from certcheck.report.safetext import visible
 
 
@@ -133,8 +133,8 @@ def _title(prefix: str, target: str, items: list[dict[str, Any]]) -> str:
     return visible(f"certcheck {prefix}{target}: {head}{more}")
 
 
-#: the alert kinds :func:`localized` words (digests stay English)
-LOCALIZED_KINDS = ("change", "reminder", "test")
+#: the alert kinds :func:`localized` words
+LOCALIZED_KINDS = ("change", "reminder", "test", "digest")
 
 
 def localized(message: Message, lang: str) -> Message:
@@ -145,6 +145,8 @@ def localized(message: Message, lang: str) -> Message:
     if lang == DEFAULT_LANG or message.kind not in LOCALIZED_KINDS:
         return message
     cat = catalog(lang)
+    if message.kind == "digest":
+        return _localized_digest(message, cat, lang)
     reminder = message.kind == "reminder"
     items = []
     for item in message.items:
@@ -170,6 +172,49 @@ def localized(message: Message, lang: str) -> Message:
             )
         )
     return replace(message, items=items, title=title, lang=lang)
+
+
+def _localized_digest(message: Message, cat: Catalog, lang: str) -> Message:
+    """A digest (certcheck/monitor/pacing.py) in ``cat``'s language: the counts in the
+    title, and each target's first headline worded again from the entry it was made of."""
+    counts: dict[str, int] = {}
+    kinds: set[str] = set()
+    items = []
+    for item in message.items:
+        detail = item.get("detail") or {}
+        counts[item["severity"]] = counts.get(item["severity"], 0) + 1
+        kinds.add(str(detail.get("kind", "change")))
+        first = detail.get("first")
+        if not isinstance(first, dict):
+            items.append(item)  # made before entries kept their parts: as it is
+            continue
+        head = localized_summary(first, cat, reminder=detail.get("kind") == "reminder")
+        more = int(detail.get("more") or 0)
+        shown = dict(item)
+        shown["summary"] = visible(
+            cat.get("alerts", "digest_entry").format(
+                target=detail.get("target"),
+                head=head,
+                more=cat.get("alerts", "more").format(n=more) if more > 0 else "",
+                owner=cat.get("alerts", "digest_owner").format(owner=detail["owner"])
+                if detail.get("owner")
+                else "",
+            )
+        )
+        if shown.get("fix") and shown.get("rule_id"):
+            shown["fix"] = cat.fix(str(shown["rule_id"]), str(shown["fix"]))
+        items.append(shown)
+    what = "alerts" if len(kinds) > 1 else ("reminders" if kinds == {"reminder"} else "changes")
+    told = cat.get("alerts", "part_sep").join(
+        cat.get("alerts", "digest_count").format(
+            n=counts[s], severity=cat.get("severity", s)
+        )
+        for s in sorted(counts, key=lambda s: -SEVERITY_ORDER[s])
+    )
+    title = cat.get("alerts", "digest_title").format(
+        what=cat.get("alerts", f"digest_{what}"), n=len(message.items), told=told
+    )
+    return replace(message, items=items, title=visible(title), lang=lang)
 
 
 def _message(

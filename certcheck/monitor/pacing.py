@@ -177,7 +177,14 @@ def digest_message(messages: Sequence[Message], now: datetime) -> Message:
                 "fix": first.get("fix") or "",
                 "rule_id": first.get("rule_id"),
                 "good": all(i.get("good") for i in message.items),
-                "detail": {"target": message.target, "kind": message.kind},
+                # what the entry was made of, so it can be worded in another language
+                "detail": {
+                    "target": message.target,
+                    "kind": message.kind,
+                    "first": dict(first),
+                    "more": len(message.items) - 1,
+                    "owner": message.owner,
+                },
             }
         )
     owners = sorted({m.owner for m in messages if m.owner})

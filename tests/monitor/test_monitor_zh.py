@@ -225,3 +225,19 @@ def test_the_notify_test_message_in_both_languages() -> None:
     assert zh.plain_text() == (
         "certcheck 测试消息\n\n[好转] 如果你能看到这条消息，说明通知渠道 'ops-wecom' 工作正常。\n"
     )
+
+
+def test_a_digest_is_worded_in_chinese_too_and_english_stays_as_stored() -> None:
+    from certcheck.monitor.pacing import digest_message
+
+    digest = digest_message([_change_alert(), _reminder()], NOW)
+    assert localized(digest, "en") is digest
+    assert digest.title == "certcheck: alerts on 2 targets (2 error)"
+    zh = localized(digest, "zh")
+    assert zh.title == "certcheck：2 个目标的告警（错误 2 个）"
+    summaries = [item["summary"] for item in zh.items]
+    assert all(s.startswith("a.test:443：") for s in summaries)
+    assert english(" ".join(summaries)) == []
+    assert "［负责人：web team］" in " ".join(summaries)
+    # the English entry is what it was before entries kept their parts
+    assert digest.items[0]["summary"].startswith("a.test:443: ")
