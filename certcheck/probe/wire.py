@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from certcheck.probe.budget import BudgetExhausted, ConnectionBudget, maybe_slot
 
@@ -40,10 +41,7 @@ def connect_numeric(address: tuple, deadline: float) -> socket.socket:
     Raises ``socket.gaierror`` for a non-numeric host (no DNS is ever done
     here) and other ``OSError`` subclasses for connect failures.
     """
-    host, port = address[0], address[1]
-    family, _, _, _, sockaddr = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
-    )[0]
+    family, sockaddr = _numeric(address[0], address[1])
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.settimeout(max(deadline - time.monotonic(), 0.001))
@@ -52,6 +50,15 @@ def connect_numeric(address: tuple, deadline: float) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+@lru_cache(maxsize=4096)
+def _numeric(host: str, port: int) -> tuple[int, tuple]:
+    """(family, sockaddr) of a numeric address; a probe connects to it some 30 times."""
+    family, _, _, _, sockaddr = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+    )[0]
+    return family, sockaddr
 
 
 #: After the last read the probe half-closes and waits this long for the server's FIN,
