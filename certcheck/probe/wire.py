@@ -4,12 +4,13 @@ Every raw probe (ClientHello, SSLv2 CLIENT-HELLO, no-SNI certificate fetch)
 is: connect to a numeric address, send some bytes, read until a parser says
 the answer is complete, the server hangs up, a byte cap is hit, or one
 deadline passes.  This module does only that and reports how it ended; the
-callers interpret the bytes.
+callers interpret the bytes.  The socket work runs on one selector thread for
+the whole process (:mod:`certcheck.probe.reactor`); the caller holds its
+connection slot and waits for the outcome.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from certcheck.probe.budget import BudgetExhausted, ConnectionBudget, maybe_slot
+from certcheck.probe.reactor import LINGER_SECONDS, reactor
 
 
 @dataclass
@@ -35,23 +37,6 @@ class Exchange:
     connect_error: OSError | None = None
 
 
-def connect_numeric(address: tuple, deadline: float) -> socket.socket:
-    """Open a TCP connection to a numeric IPv4/IPv6 address within the deadline.
-
-    Raises ``socket.gaierror`` for a non-numeric host (no DNS is ever done
-    here) and other ``OSError`` subclasses for connect failures.
-    """
-    family, sockaddr = _numeric(address[0], address[1])
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        sock.connect(address if len(address) == 4 else sockaddr)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
 @lru_cache(maxsize=4096)
 def _numeric(host: str, port: int) -> tuple[int, tuple]:
     """(family, sockaddr) of a numeric address; a probe connects to it some 30 times."""
@@ -59,12 +44,6 @@ def _numeric(host: str, port: int) -> tuple[int, tuple]:
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
     )[0]
     return family, sockaddr
-
-
-#: After the last read the probe half-closes and waits this long for the server's FIN,
-#: so the server has let go of a connection before its slot is used again: polite,
-#: and what makes --per-host hold as the server counts, not only as we count.
-LINGER_SECONDS = 0.25
 
 
 def close_politely(sock: socket.socket, wait: bool = True) -> None:
@@ -109,52 +88,12 @@ def exchange(
             if budget is not None:
                 deadline = min(deadline, budget.deadline)
             try:
-                sock = connect_numeric(address, deadline)
+                family, sockaddr = _numeric(address[0], address[1])
             except OSError as exc:
                 return Exchange(stop="connect", connect_error=exc)
-            result = Exchange(stop="error")
-            try:
-                result = _talk(sock, payload, deadline, done, max_read)
-                return result
-            finally:
-                close_politely(sock, result.stop != "reset")
+            if len(address) == 4:
+                sockaddr = address  # (host, port, flowinfo, scope_id): keep the scope
+            # the socket work happens on the reactor's thread (certcheck/probe/reactor.py)
+            return reactor().exchange(family, sockaddr, payload, deadline, done, max_read)
     except BudgetExhausted as exc:
         return Exchange(stop="budget", why=str(exc))
-
-
-def _talk(
-    sock: socket.socket,
-    payload: bytes,
-    deadline: float,
-    done: Callable[[bytes], bool],
-    max_read: int,
-) -> Exchange:
-    result = Exchange()
-    data = b""
-    try:
-        sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        sock.sendall(payload)
-        while len(data) < max_read:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            sock.settimeout(remaining)
-            chunk = sock.recv(min(65536, max_read - len(data)))
-            if not chunk:
-                result.stop = "closed"
-                break
-            data += chunk
-            if done(data):
-                result.stop = "done"
-                break
-        else:
-            result.stop = "full"
-    except TimeoutError:
-        result.stop = "timeout"
-    except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
-        result.stop = "reset"
-    except OSError as exc:  # e.g. EHOSTUNREACH from an ICMP error mid-exchange
-        result.stop = "unreachable"
-        result.why = f" ({os.strerror(exc.errno) if exc.errno else exc})"
-    result.data = data
-    return result

@@ -1,0 +1,151 @@
+"""The exchange engine (certcheck/probe/reactor.py) against real loopback sockets.
+
+Every way an exchange can end is produced by a real peer on 127.0.0.1: an answer the
+parser accepts, a peer that closes, resets, stays silent, sends too much, refuses the
+connection; and many exchanges at once from many threads.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from certcheck.probe.wire import exchange
+
+
+def _serve(handle: Callable[[socket.socket], None]) -> Iterator[tuple[str, int]]:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=_run, args=(handle, conn), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[:2]
+    finally:
+        stop.set()
+        thread.join(2)
+        listener.close()
+
+
+def _run(handle: Callable[[socket.socket], None], conn: socket.socket) -> None:
+    try:
+        handle(conn)
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
+def _echo_twice(conn: socket.socket) -> None:
+    data = conn.recv(1024)
+    conn.sendall(data[:2])
+    time.sleep(0.02)
+    conn.sendall(data[2:] + data)
+
+
+def _close_at_once(conn: socket.socket) -> None:
+    conn.recv(1024)
+
+
+def _reset(conn: socket.socket) -> None:
+    conn.recv(1024)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def _silent(conn: socket.socket) -> None:
+    time.sleep(2)
+
+
+def _flood(conn: socket.socket) -> None:
+    conn.recv(1024)
+    conn.sendall(b"x" * 100_000)
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
+    yield from _serve(request.param)
+
+
+@pytest.mark.parametrize("server", [_echo_twice], indirect=True)
+def test_reads_until_the_parser_is_satisfied(server) -> None:
+    result = exchange(server, b"hello", 5.0, lambda data: len(data) >= 10, 1 << 16)
+    assert (result.stop, result.data) == ("done", b"hellohello")
+
+
+@pytest.mark.parametrize("server", [_close_at_once], indirect=True)
+def test_a_peer_that_closes_ends_the_exchange_as_closed(server) -> None:
+    result = exchange(server, b"hello", 5.0, lambda data: False, 1 << 16)
+    assert (result.stop, result.data) == ("closed", b"")
+
+
+@pytest.mark.parametrize("server", [_reset], indirect=True)
+def test_a_reset_is_a_reset(server) -> None:
+    result = exchange(server, b"hello", 5.0, lambda data: False, 1 << 16)
+    assert result.stop == "reset"
+
+
+@pytest.mark.parametrize("server", [_silent], indirect=True)
+def test_a_silent_peer_times_out_on_time(server) -> None:
+    started = time.monotonic()
+    result = exchange(server, b"hello", 0.3, lambda data: False, 1 << 16)
+    elapsed = time.monotonic() - started
+    assert result.stop == "timeout"
+    assert 0.3 <= elapsed < 1.5  # the deadline, plus at most the polite wait for FIN
+
+
+@pytest.mark.parametrize("server", [_flood], indirect=True)
+def test_the_byte_cap_holds(server) -> None:
+    result = exchange(server, b"hello", 5.0, lambda data: False, 5000)
+    assert result.stop == "full" and len(result.data) == 5000
+
+
+def test_a_refused_connection_names_its_error() -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    address = probe.getsockname()[:2]
+    probe.close()  # nothing listens there now
+    result = exchange(address, b"hello", 2.0, lambda data: True, 100)
+    assert result.stop == "connect" and isinstance(result.connect_error, ConnectionRefusedError)
+
+
+@pytest.mark.parametrize("server", [_echo_twice], indirect=True)
+def test_a_parser_that_raises_raises_in_the_caller_and_the_engine_goes_on(server) -> None:
+    def broken(data: bytes) -> bool:
+        raise ValueError("parser bug")
+
+    with pytest.raises(ValueError, match="parser bug"):
+        exchange(server, b"hello", 5.0, broken, 1 << 16)
+    result = exchange(server, b"hello", 5.0, lambda data: len(data) >= 10, 1 << 16)
+    assert result.stop == "done"
+
+
+@pytest.mark.parametrize("server", [_echo_twice], indirect=True)
+def test_many_exchanges_from_many_threads_each_get_their_own_answer(server) -> None:
+    def one(n: int) -> bytes:
+        payload = f"p{n:04d}".encode()
+        result = exchange(server, payload, 10.0, lambda data: len(data) >= 10, 1 << 16)
+        assert result.stop == "done", result
+        return result.data
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        answers = list(pool.map(one, range(200)))
+    assert answers == [f"p{n:04d}".encode() * 2 for n in range(200)]
