@@ -18,6 +18,7 @@ from certcheck.cli.common import err, fail_usage, out
 from certcheck.cli.monitor_common import CHANGE_STYLE, ConfigOpt, load_monitor_config, open_store
 from certcheck.core.times import parse_instant
 from certcheck.monitor import DEFAULT_FILE
+from certcheck.report.i18n import languages
 
 if TYPE_CHECKING:
     from certcheck.monitor.store import Store
@@ -131,12 +132,17 @@ def history(
         int | None,
         typer.Option("--keep-days", metavar="N", min=1, max=36500, help="With prune: keep N days."),
     ] = None,
+    lang: Annotated[
+        str, typer.Option("--lang", help="Language of the HTML page: en or zh.")
+    ] = "en",
 ) -> None:
     """List monitor runs and the changes they found (or render them as HTML), or prune them."""
     if action is HistoryAction.prune:
         _prune(config_path, db, keep_days)
         return
     moment = _parse_since(since)
+    if lang not in languages():
+        fail_usage(f"--lang {lang!r}: choose one of {', '.join(languages())}")
     store, thresholds = _history_store(config_path, db)
     try:
         if not _ready(store):
@@ -145,7 +151,7 @@ def history(
             )
             return
         if html is not None or json_path is not None:
-            _write_history(store, moment, target, thresholds, html, json_path)
+            _write_history(store, moment, target, thresholds, html, json_path, lang)
             return
         _print_history(store, moment, target, limit)
     finally:
@@ -159,6 +165,7 @@ def _write_history(
     thresholds: tuple[int, ...],
     html: Path | None,
     json_path: Path | None,
+    lang: str = "en",
 ) -> None:
     """The history document as JSON and/or its HTML page: one document, read once."""
     from certcheck.monitor.history_document import history_document
@@ -172,7 +179,7 @@ def _write_history(
         else:
             _write_file("--json", json_path, text, to_stdout=True)
     if html is not None:
-        _write_file("--html", html, render_history(document), str(json_path) != "-")
+        _write_file("--html", html, render_history(document, lang), str(json_path) != "-")
 
 
 def _write_file(option: str, path: Path, text: str, to_stdout: bool) -> None:

@@ -90,6 +90,9 @@ def history_document(
                 "severity": c.severity,
                 "good": bool(c.good),
                 "summary": c.summary,
+                # what the summary was made of: the page words it in its language
+                "rule_id": (c.detail or {}).get("rule_id"),
+                "detail": dict(c.detail or {}),
             }
             for c in store.list_changes(since=since, target=target)
         ],

@@ -14,6 +14,7 @@ from typing import Any
 
 from certcheck.model import VERDICT_PLATFORMS
 from certcheck.report.chrome import as_str, common_name, parse_when, render_page
+from certcheck.report.i18n import Catalog, catalog
 
 CHART_WIDTH, CHART_HEIGHT = 720, 180
 _PAD_LEFT, _PAD_RIGHT, _PAD_TOP, _PAD_BOTTOM = 48, 16, 12, 28
@@ -43,7 +44,7 @@ class TargetHistory:
     x_labels: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _chart(history: TargetHistory, thresholds: tuple[int, ...]) -> None:
+def _chart(history: TargetHistory, thresholds: tuple[int, ...], cat: Catalog) -> None:
     """Geometry of the days-to-expiry chart (SVG coordinates)."""
     dated = [r for r in history.rows if r["days_left"] is not None]
     if not dated:
@@ -68,7 +69,12 @@ def _chart(history: TargetHistory, thresholds: tuple[int, ...]) -> None:
                 x_of(stamp),
                 y_of(row["days_left"]),
                 row["overall"],
-                f"{row['shown']}: {row['days_left']} days, {row['overall']}",
+                cat.ui(
+                    "hist_point",
+                    when=row["shown"],
+                    n=row["days_left"],
+                    verdict=cat.get("verdict", row["overall"]),
+                ),
             )
         )
     history.polyline = " ".join(f"{p.x},{p.y}" for p in history.points)
@@ -84,7 +90,9 @@ def _chart(history: TargetHistory, thresholds: tuple[int, ...]) -> None:
         history.x_labels.append({"x": x_of(t1), "text": last, "anchor": "end"})
 
 
-def _target(index: int, entry: dict[str, Any], thresholds: tuple[int, ...]) -> TargetHistory:
+def _target(
+    index: int, entry: dict[str, Any], thresholds: tuple[int, ...], cat: Catalog
+) -> TargetHistory:
     history = TargetHistory(entry["target"], f"t-{index}")
     for result in entry["results"]:
         verdicts = result.get("verdicts") or {}
@@ -103,18 +111,20 @@ def _target(index: int, entry: dict[str, Any], thresholds: tuple[int, ...]) -> T
                 "error": result.get("error_kind"),
             }
         )
-    _chart(history, thresholds)
+    _chart(history, thresholds, cat)
     history.rows.reverse()  # newest first in the table
     return history
 
 
-def page_view(document: dict[str, Any]) -> dict[str, Any]:
-    """The template's view of a history document."""
+def page_view(document: dict[str, Any], lang: str = "en") -> dict[str, Any]:
+    """The template's view of a history document (ValueError: unknown ``lang``)."""
+    cat = catalog(lang)
     thresholds = tuple(document.get("thresholds") or (30, 7, 1))
-    targets = [_target(i, t, thresholds) for i, t in enumerate(document["targets"])]
+    targets = [_target(i, t, thresholds, cat) for i, t in enumerate(document["targets"])]
     anchors = {t.label: t.anchor for t in targets}
-    names = document.get("platforms") or {}
     return {
+        "t": cat,
+        "lang": cat.html_lang,
         "generated": _show(document["generated"]),
         "tool_version": document["tool"]["version"],
         "database": document["database"],
@@ -125,11 +135,16 @@ def page_view(document: dict[str, Any]) -> dict[str, Any]:
             for r in document["runs"]
         ],
         "changes": [
-            {**c, "at": _show(c["at"]), "anchor": anchors.get(c["target"])}
+            {
+                **c,
+                "at": _show(c["at"]),
+                "anchor": anchors.get(c["target"]),
+                "summary": _summary(c, cat),
+            }
             for c in document["changes"]
         ],
         "targets": targets,
-        "platforms": [(p, names.get(p, p)) for p in VERDICT_PLATFORMS],
+        "platforms": [(p, cat.get("platform", p)) for p in VERDICT_PLATFORMS],
         "outbox": [
             (name, {**info, "last_attempt": _show(info.get("last_attempt"))})
             for name, info in sorted(document["outbox"].items())
@@ -144,10 +159,20 @@ def page_view(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _summary(change: dict[str, Any], cat: Catalog) -> str:
+    """The change's headline in the page's language (the stored English one in English, or
+    when the change does not carry what a translation needs)."""
+    if cat.lang == "en" or not isinstance(change.get("detail"), dict):
+        return str(change.get("summary", ""))
+    from certcheck.monitor.changes import localized_summary
+
+    return localized_summary(change, cat)
+
+
 def _or_dash(value: object) -> object:
     return "—" if value is None else value
 
 
-def render_history(document: dict[str, Any]) -> str:
-    """The history page of a ``certcheck-history`` document."""
-    return render_page("history.html.j2", page_view(document), ("report.css",))
+def render_history(document: dict[str, Any], lang: str = "en") -> str:
+    """The history page of a ``certcheck-history`` document, in ``lang``."""
+    return render_page("history.html.j2", page_view(document, lang), ("report.css",))
