@@ -168,7 +168,7 @@ def _write_history(
     lang: str = "en",
 ) -> None:
     """The history document as JSON and/or its HTML page: one document, read once."""
-    from certcheck.monitor.history_document import history_document
+    from certcheck.monitor.history_document import history_document, worded
     from certcheck.report.history_page import render_history
 
     document = history_document(store, since=since, target=target, thresholds=thresholds)
@@ -179,7 +179,8 @@ def _write_history(
         else:
             _write_file("--json", json_path, text, to_stdout=True)
     if html is not None:
-        _write_file("--html", html, render_history(document, lang), str(json_path) != "-")
+        page = render_history(worded(document, lang), lang)
+        _write_file("--html", html, page, str(json_path) != "-")
 
 
 def _write_file(option: str, path: Path, text: str, to_stdout: bool) -> None:

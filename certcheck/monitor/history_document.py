@@ -16,8 +16,9 @@ from certcheck import __version__
 from certcheck.core.times import iso as iso_instant
 from certcheck.core.times import whole_days
 from certcheck.model import VERDICT_PLATFORMS
-from certcheck.monitor.changes import PLATFORM_NAMES
+from certcheck.monitor.changes import PLATFORM_NAMES, localized_summary
 from certcheck.monitor.store import Store
+from certcheck.report.i18n import DEFAULT_LANG, catalog
 
 KIND = "certcheck-history"
 SCHEMA_VERSION = "1.0"
@@ -108,3 +109,18 @@ def history_document(
             for name, info in sorted(store.outbox_summary().items())
         },
     }
+
+
+def worded(document: dict[str, Any], lang: str) -> dict[str, Any]:
+    """``document`` with each change's headline in ``lang`` (for the HTML page; the JSON
+    keeps the stored English).  A change that does not carry what a translation needs
+    keeps its stored headline."""
+    if lang == DEFAULT_LANG:
+        return document
+    cat = catalog(lang)
+    changes = [
+        {**c, "summary": localized_summary(c, cat)} if isinstance(c.get("detail"), dict) else c
+        for c in document.get("changes", [])
+    ]
+    return {**document, "changes": changes}
+

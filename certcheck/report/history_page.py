@@ -139,7 +139,6 @@ def page_view(document: dict[str, Any], lang: str = "en") -> dict[str, Any]:
                 **c,
                 "at": _show(c["at"]),
                 "anchor": anchors.get(c["target"]),
-                "summary": _summary(c, cat),
             }
             for c in document["changes"]
         ],
@@ -157,16 +156,6 @@ def page_view(document: dict[str, Any], lang: str = "en") -> dict[str, Any]:
             "bottom": CHART_HEIGHT - _PAD_BOTTOM + 16,
         },
     }
-
-
-def _summary(change: dict[str, Any], cat: Catalog) -> str:
-    """The change's headline in the page's language (the stored English one in English, or
-    when the change does not carry what a translation needs)."""
-    if cat.lang == "en" or not isinstance(change.get("detail"), dict):
-        return str(change.get("summary", ""))
-    from certcheck.monitor.changes import localized_summary
-
-    return localized_summary(change, cat)
 
 
 def _or_dash(value: object) -> object:

@@ -17,7 +17,7 @@ from test_glanceable import LANGS, WIDTHS, _open, browser  # noqa: E402, F401
 from test_zh_everywhere import english_nodes  # noqa: E402
 
 from certcheck.monitor.config import load_config  # noqa: E402
-from certcheck.monitor.history_document import history_document  # noqa: E402
+from certcheck.monitor.history_document import history_document, worded  # noqa: E402
 from certcheck.monitor.run import run_monitor  # noqa: E402
 from certcheck.monitor.store import Store  # noqa: E402
 from certcheck.report.history_page import render_history  # noqa: E402
@@ -59,11 +59,18 @@ def document(tmp_path_factory) -> dict:
 
 
 def test_the_zh_page_has_no_english_sentence(document) -> None:
-    zh = render_history(document, "zh")
+    zh = render_history(worded(document, "zh"), "zh")
     assert 'lang="zh-CN"' in zh and "变化记录" in zh and "运行记录" in zh
     assert english_nodes(zh, document) == []
     english = render_history(document, "en")
     assert "Change log" in english and len(english_nodes(english, document)) >= 3
+
+
+def test_the_json_keeps_the_stored_english_headlines(document) -> None:
+    assert worded(document, "en") is document
+    zh = worded(document, "zh")
+    assert [c["summary"] for c in zh["changes"]] != [c["summary"] for c in document["changes"]]
+    assert all(c["summary"].isascii() for c in document["changes"])
 
 
 def test_an_unknown_language_is_refused(document) -> None:
@@ -74,7 +81,7 @@ def test_an_unknown_language_is_refused(document) -> None:
 @pytest.mark.parametrize("lang", LANGS)
 def test_the_history_page_fits_desktop_and_phone(browser, document, tmp_path, lang) -> None:  # noqa: F811
     path = tmp_path / f"history-{lang}.html"
-    path.write_text(render_history(document, lang), encoding="utf-8")
+    path.write_text(render_history(worded(document, lang), lang), encoding="utf-8")
     for width in WIDTHS:
         context, page, errors = _open(browser, path, width)
         try:
@@ -85,3 +92,18 @@ def test_the_history_page_fits_desktop_and_phone(browser, document, tmp_path, la
             assert rows >= 4  # changes, one section per target, runs
         finally:
             context.close()
+
+
+def test_the_cli_writes_the_zh_page_and_refuses_an_unknown_language(document, tmp_path) -> None:
+    import subprocess
+
+    database = document["database"]
+    assert Path(database).is_file()  # the SQLite file of the fixture's runs
+    out = tmp_path / "h.html"
+    run = [sys.executable, "-m", "certcheck", "history", "--db", database, "--html", str(out)]
+    done = subprocess.run([*run, "--lang", "zh"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    page = out.read_text("utf-8")
+    assert 'lang="zh-CN"' in page and english_nodes(page, document) == []
+    bad = subprocess.run([*run, "--lang", "fr"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--lang 'fr'" in bad.stderr and "Traceback" not in bad.stderr
