@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import signal
 import subprocess
 import time
@@ -59,13 +60,21 @@ def run_measured(
             time.sleep(POLL_SECONDS)
         wall = time.monotonic() - started
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    return measurement_of(wall, usage, proc.returncode, timed_out)
+
+
+def measurement_of(
+    wall: float, usage: resource.struct_rusage, returncode: int, timed_out: bool
+) -> Measurement:
+    """A :class:`Measurement` from the wall time and ``os.wait4``'s resource usage of a
+    finished process tree (CPU of the children it waited for included)."""
     return Measurement(
         wall_s=round(wall, 2),
         cpu_s=round(usage.ru_utime + usage.ru_stime, 2),
         user_s=round(usage.ru_utime, 2),
         sys_s=round(usage.ru_stime, 2),
         peak_rss_mib=round(usage.ru_maxrss / 1024, 1),
-        returncode=proc.returncode,
+        returncode=returncode,
         timed_out=timed_out,
     )
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from measure import POLL_SECONDS, Measurement
+from measure import POLL_SECONDS, Measurement, measurement_of
 from tools import BenchTarget, Outcome, Seen
 
 #: sslscan checks certcheck does not do either: left out so the work is comparable.
@@ -456,15 +456,7 @@ def run_measured_tree(
         pass
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    measurement = Measurement(
-        wall_s=round(wall, 2),
-        cpu_s=round(usage.ru_utime + usage.ru_stime, 2),
-        user_s=round(usage.ru_utime, 2),
-        sys_s=round(usage.ru_stime, 2),
-        peak_rss_mib=round(usage.ru_maxrss / 1024, 1),
-        returncode=proc.returncode,
-        timed_out=timed_out,
-    )
+    measurement = measurement_of(wall, usage, proc.returncode, timed_out)
     top = sampler.peak
     peak = TreePeak(
         pss_mib=round(top.pss_bytes / 2**20, 1),

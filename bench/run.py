@@ -343,10 +343,15 @@ def run_sslscan(
         command=peers.shown_pool(cmd, arg_lists[0]),
     )
     outcome = peers.read_sslscan(files)
-    run.reached, run.reported = outcome.reached, outcome.targets
-    failed = peers.failed_scans(out / f"sslscan-{subset}-{len(targets)}.stderr")
-    run.note = "; ".join(part for part in (outcome.note, failed) if part)
+    _pool_outcome(run, outcome, out / f"sslscan-{subset}-{len(targets)}.stderr")
     return run, outcome
+
+
+def _pool_outcome(run: Run, outcome: tools.Outcome, stderr: Path) -> None:
+    """What a pooled tool (one process per target) reached, and its failed scans."""
+    run.reached, run.reported = outcome.reached, outcome.targets
+    failed = peers.failed_scans(stderr)
+    run.note = "; ".join(part for part in (outcome.note, failed) if part)
 
 
 def run_testssl(
@@ -385,9 +390,7 @@ def run_testssl(
         command=peers.shown_pool(cmd, arg_lists[0]),
     )
     outcome = peers.read_testssl(files)
-    run.reached, run.reported = outcome.reached, outcome.targets
-    failed = peers.failed_scans(out / f"testssl-sample-{len(targets)}.stderr")
-    run.note = "; ".join(part for part in (outcome.note, failed) if part)
+    _pool_outcome(run, outcome, out / f"testssl-sample-{len(targets)}.stderr")
     m = run.measurement
     run.extrapolation = peers.extrapolate(len(targets), all_targets, m.wall_s, m.cpu_s)
     return run, outcome

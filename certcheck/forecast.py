@@ -16,11 +16,13 @@ from typing import Any
 
 from cryptography import x509
 
+from certcheck import __version__
 from certcheck.core.times import parse_instant
 from certcheck.evaluate import Policy, evaluate
 from certcheck.evaluate.certinfo import iso
 from certcheck.model import SEVERITY_ORDER, ServerFacts, TargetResult
 from certcheck.platforms import distrust_by_fingerprint, root_info
+from certcheck.report.jsondoc import SCHEMA_VERSION
 
 ONE_SECOND = timedelta(seconds=1)
 #: event kinds that are improvements; the others are something that starts failing
@@ -220,9 +222,6 @@ def forecast_document(
     data_notes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The ``certcheck-forecast`` document (``certcheck forecast --json``, the HTML page)."""
-    from certcheck import __version__
-    from certcheck.report.jsondoc import SCHEMA_VERSION
-
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "certcheck-forecast",

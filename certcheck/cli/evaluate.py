@@ -33,6 +33,7 @@ from certcheck.cli.options import (
     WarnDays,
 )
 from certcheck.cli.settings import build_policy, report_files
+from certcheck.core.times import iso
 from certcheck.model import ServerFacts
 from certcheck.pipeline import evaluate_all
 from certcheck.report import jsondoc
@@ -219,7 +220,7 @@ def check_cert(
     policy = build_policy(profile, warn_days, crit_days, ca_file, distrust, profile_file, ignore)
     facts = ServerFacts(
         target=target,
-        scanned_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        scanned_at=iso(datetime.now(UTC)),
         chain=chain,
         source="file",
     )

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from cryptography import x509
 
@@ -152,10 +152,9 @@ def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        moment = parse_instant(value)
+        return parse_instant(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 #: store views by (root_store, anchor set, client version): the same few dozen for a whole

@@ -43,6 +43,8 @@ from typing import IO
 
 from sqlalchemy import Connection, Engine, text
 
+from certcheck.core.times import iso
+
 #: pg_advisory_lock key: a fixed number that names "certcheck monitor" (any int64 would do)
 PG_LOCK_KEY = 0x4F7C_3B2E_91A0_5D16
 #: advisory key serialising schema upgrades (two shards starting on a new database)
@@ -115,7 +117,7 @@ def file_lock(
         if not shared:
             handle.seek(0)
             handle.truncate()
-            started = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            started = iso(datetime.now(UTC))
             handle.write(f"pid {os.getpid()}, started {started}{note}\n")
             handle.flush()
         yield

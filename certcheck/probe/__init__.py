@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 
+from certcheck.core.times import iso
 from certcheck.core.tls import SUITES_BY_NAME, cipher_name
 from certcheck.model import PROTOCOLS, ScanError, ServerFacts, Target
 from certcheck.probe.budget import ConnectionBudget
@@ -60,7 +61,7 @@ def _resolve(target: Target, timeout: float) -> tuple:
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso(datetime.now(UTC))
 
 
 #: The whole probe of one target may take at most this many ``timeout``s:

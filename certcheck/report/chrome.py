@@ -166,8 +166,13 @@ def environment() -> jinja2.Environment:
     return env
 
 
+#: the stylesheets of the pages that reuse the scan report's look (miniprogram, forecast)
+EXTRA_STYLES = ("report.css", "extra.css")
+
+
 def page_common(document: dict[str, Any], cat: Catalog) -> dict[str, Any]:
-    """The view keys the page frame (``_page.html.j2``) reads, from any document."""
+    """The view keys the page frame (``_page.html.j2``) and the scan report's finding and
+    certificate macros read, from any document."""
     tool = as_dict(document.get("tool"))
     return {
         "t": cat,
@@ -177,6 +182,9 @@ def page_common(document: dict[str, Any], cat: Catalog) -> dict[str, Any]:
         "profile": as_str(document.get("profile"), "—"),
         "data_note": data_age_note(document),
         "marks": MARKS,
+        "san_shown": SAN_SHOWN,
+        "compact": False,
+        "open_details": False,
     }
 
 

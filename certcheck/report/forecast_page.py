@@ -12,7 +12,7 @@ from typing import Any
 
 from certcheck.model import VERDICT_PLATFORMS
 from certcheck.report.chrome import (
-    SAN_SHOWN,
+    EXTRA_STYLES,
     as_dict,
     as_int,
     as_list,
@@ -26,15 +26,8 @@ from certcheck.report.chrome import (
 from certcheck.report.html import finding_view
 from certcheck.report.i18n import Catalog, catalog
 
-_STYLES = ("report.css", "extra.css")
 #: forecast: targets drawn one per row in the timeline (the table lists every event)
 FORECAST_ROWS = 40
-
-def _common(document: dict[str, Any], cat: Catalog) -> dict[str, Any]:
-    # the scan report's macros draw findings and certificates here too
-    return {**page_common(document, cat), "san_shown": SAN_SHOWN, "compact": False,
-            "open_details": False}
-
 
 # -- forecast -----------------------------------------------------------------------------------
 
@@ -285,7 +278,7 @@ def forecast_view(document: dict[str, Any], lang: str = "en") -> dict[str, Any]:
     first_break = next((e for e in events if e["tone"] in ("error", "verdict")), None)
     worse = [e for e in events if e["tone"] != "better"]
     return {
-        **_common(document, cat),
+        **page_common(document, cat),
         "from": show_time(document.get("from")),
         "from_iso": as_str(document.get("from")),
         "until": show_time(end.isoformat(), with_time=False) if end else "—",
@@ -305,4 +298,4 @@ def forecast_view(document: dict[str, Any], lang: str = "en") -> dict[str, Any]:
 
 def render_forecast_html(document: dict[str, Any], lang: str = "en") -> str:
     """The page for a forecast (ValueError: unknown ``lang``)."""
-    return render_page("forecast.html.j2", forecast_view(document, lang), _STYLES)
+    return render_page("forecast.html.j2", forecast_view(document, lang), EXTRA_STYLES)

@@ -16,7 +16,7 @@ from typing import Any
 from certcheck.catalog import read_data
 from certcheck.model import SEVERITY_ORDER, VERDICT_PLATFORMS
 from certcheck.report.chrome import (
-    SAN_SHOWN,
+    EXTRA_STYLES,
     as_dict,
     as_int,
     as_list,
@@ -31,7 +31,6 @@ from certcheck.report.chrome import (
 from certcheck.report.html import FindingView, finding_view, target_view
 from certcheck.report.i18n import Catalog, catalog
 
-_STYLES = ("report.css", "extra.css")
 #: a request still running this long after the mini program goes to the background fails
 #: (WeChat documentation, Network; rules/miniprogram.toml) - used when the document has no limits
 BACKGROUND_MS = 5000
@@ -79,12 +78,6 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
-
-
-def _common(document: dict[str, Any], cat: Catalog) -> dict[str, Any]:
-    # the scan report's macros draw findings and certificates here too
-    return {**page_common(document, cat), "san_shown": SAN_SHOWN, "compact": False,
-            "open_details": False}
 
 
 # -- mini program -------------------------------------------------------------------------------
@@ -316,7 +309,7 @@ def miniprogram_view(document: dict[str, Any], lang: str = "en") -> dict[str, An
             for key in findings:
                 findings[key] += view[key]
     return {
-        **_common(document, cat),
+        **page_common(document, cat),
         "evaluated_at": show_time(document.get("evaluated_at")),
         "evaluated_iso": as_str(document.get("evaluated_at")),
         "source": as_str(document.get("source") or config.get("source"), "—"),
@@ -337,6 +330,6 @@ def miniprogram_view(document: dict[str, Any], lang: str = "en") -> dict[str, An
 
 def render_miniprogram_html(document: dict[str, Any], lang: str = "en") -> str:
     """The page for a mini-program check (ValueError: unknown ``lang``)."""
-    return render_page("miniprogram.html.j2", miniprogram_view(document, lang), _STYLES)
+    return render_page("miniprogram.html.j2", miniprogram_view(document, lang), EXTRA_STYLES)
 
 

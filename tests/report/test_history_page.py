@@ -13,7 +13,7 @@ TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TESTS / "report"))
 
 from monitorkit import MiniCA, config_text, serve  # noqa: E402
-from test_glanceable import LANGS, WIDTHS, _open, browser  # noqa: E402, F401
+from test_glanceable import LANGS, WIDTHS, _open  # noqa: E402
 from test_zh_everywhere import english_nodes  # noqa: E402
 
 from certcheck.monitor.config import load_config  # noqa: E402
@@ -79,7 +79,7 @@ def test_an_unknown_language_is_refused(document) -> None:
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_the_history_page_fits_desktop_and_phone(browser, document, tmp_path, lang) -> None:  # noqa: F811
+def test_the_history_page_fits_desktop_and_phone(browser, document, tmp_path, lang) -> None:
     path = tmp_path / f"history-{lang}.html"
     path.write_text(render_history(worded(document, lang), lang), encoding="utf-8")
     for width in WIDTHS:

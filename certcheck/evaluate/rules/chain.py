@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
@@ -39,13 +39,11 @@ from certcheck.evaluate.certinfo import (
     subject_str,
 )
 from certcheck.evaluate.compromised import find_compromised
+from certcheck.evaluate.context import Context
 from certcheck.evaluate.names import check_host
-from certcheck.evaluate.rules.registry import rule
+from certcheck.evaluate.rules.registry import rule, run
 from certcheck.evaluate.trust import PathResult, TrustStore, build_path
 from certcheck.model import Finding, ServerFacts, Target
-
-if TYPE_CHECKING:
-    from certcheck.evaluate.context import Context
 
 APPLE_398_START = datetime(2020, 9, 1, tzinfo=UTC)  # S9
 #: trustd: leaves of non-store anchors issued after this are held to 825 days (S5)
@@ -873,9 +871,6 @@ def evaluate_chain(
     """Every rule of this module for one served chain and the host it was served for, and
     ``ca_fully_distrusted`` for certificates listed in ``distrust`` (``--distrust``; the
     distrust data needs the facts' SCTs: :func:`certcheck.evaluate.evaluate` applies it)."""
-    from certcheck.evaluate.context import Context
-    from certcheck.evaluate.rules.registry import run
-
     facts = ServerFacts(target=Target(host=host), scanned_at="")
     state = prepare_chain(chain_der, host, trust, now, distrust, fetched_der)
     summary = chain_summary(state, now)
