@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -25,31 +24,13 @@ from certcheck.exitcodes import (
     EXIT_OK,
     EXIT_UNSCANNED,
 )
-from certcheck.model import SEVERITY_ORDER, ScanError, ServerFacts, Target, TargetResult
-from certcheck.probe import now_iso, probe_target
+from certcheck.model import SEVERITY_ORDER, ServerFacts, Target, TargetResult
 from certcheck.probe.context import ScanContext
+from certcheck.probe.fleet import probe_many
 
-#: Default targets at once.  Probing is I/O-bound (threads wait on sockets); on the
-#: 2-core reference machine 16 keeps both cores busy without starving the GIL.
+#: Default targets at once.  Probing is I/O-bound (one driver thread waits on every
+#: target's sockets), so this bounds politeness and memory more than CPU.
 DEFAULT_CONCURRENCY = 16
-
-
-def _probe(
-    target: Target,
-    timeout: float,
-    max_connections: int,
-    context: ScanContext,
-    post_probe: Callable[[ServerFacts], None] | None,
-) -> ServerFacts:
-    try:
-        facts = probe_target(target, timeout, max_connections, context)
-        if post_probe is not None:
-            post_probe(facts)
-        return facts
-    except Exception as exc:  # noqa: BLE001 - keep every other target
-        return ServerFacts(
-            target=target, scanned_at=now_iso(), error=ScanError("error", f"probe crashed: {exc!r}")
-        )
 
 
 def iter_scan(
@@ -65,32 +46,19 @@ def iter_scan(
     """Yield ``(input index, facts)`` in completion order.
 
     Setting ``stop`` ends the scan early: nothing new starts, probes already
-    running finish and are yielded.  ``post_probe`` runs in the worker after
+    running finish and are yielded.  ``post_probe`` runs on a worker thread after
     each probe (e.g. fetching AIA issuers), so the facts handed out are final.
+    All probing runs on one driver thread (:mod:`certcheck.probe.fleet`).
     """
-    context = context or ScanContext()
-    stop = stop or threading.Event()
-    source = enumerate(targets)
-    workers = max(1, concurrency)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="certcheck-scan")
-    running: dict[Future[ServerFacts], int] = {}
-    try:
-        while True:
-            while not stop.is_set() and len(running) < workers:
-                item = next(source, None)
-                if item is None:
-                    break
-                index, target = item
-                future = pool.submit(_probe, target, timeout, max_connections, context, post_probe)
-                running[future] = index
-            if not running:
-                return
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield running.pop(future), future.result()
-    finally:
-        # On an interrupt nothing new is started; running probes are bounded by timeout.
-        pool.shutdown(wait=False, cancel_futures=True)
+    yield from probe_many(
+        targets,
+        timeout,
+        concurrency,
+        max_connections=max_connections,
+        context=context,
+        stop=stop,
+        post_probe=post_probe,
+    )
 
 
 def scan_targets(

@@ -134,13 +134,14 @@ def test_targets_queued_for_a_busy_address_keep_their_own_time_budget(shared_ser
         targets += [
             Target(f"n{name}.wild.example.test", port, connect_addr="127.0.0.1")
             for port in ports
-            for name in range(4)
+            for name in range(6)
         ]
         context = ScanContext(per_host=1)
-        # Budget 1.5 s each; one at a time, the 16 good targets alone take about twice that.
+        # Budget 1.5 s each; one at a time, the 24 good targets alone take about four times
+        # that (about 0.25 s each).
         timeout = 0.25
         started = time.monotonic()
-        results = dict(iter_scan(targets, timeout=timeout, concurrency=18, context=context))
+        results = dict(iter_scan(targets, timeout=timeout, concurrency=26, context=context))
         assert sorted(results) == list(range(len(targets)))
         assert time.monotonic() - started > 2 * timeout * 6  # the queue was longer than a budget
         for index in (0, 1):

@@ -11,22 +11,27 @@ wrong becomes a :class:`ScanError` (or a ``protocol_errors`` note) on the facts.
 
 from __future__ import annotations
 
+import os
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
+from typing import Any
 
+from certcheck.core.names import is_ip
 from certcheck.core.times import iso
 from certcheck.core.tls import SUITES_BY_NAME, cipher_name
 from certcheck.model import PROTOCOLS, ScanError, ServerFacts, Target
 from certcheck.probe.budget import ConnectionBudget
-from certcheck.probe.ciphers import enumerate_ciphers
+from certcheck.probe.ciphers import ciphers_plan
 from certcheck.probe.context import ScanContext
-from certcheck.probe.flight import probe_default_leaf, probe_plaintext_chain, tls_scts
+from certcheck.probe.driver import Await, Plan, Together, run
+from certcheck.probe.flight import default_leaf_plan, plaintext_chain_plan, tls_scts
 from certcheck.probe.handshake import HandshakeResult, ProbeError, classify_os_error, handshake
-from certcheck.probe.hello import HelloAnswer, probe_versions
-from certcheck.probe.sslv2 import probe_sslv2
+from certcheck.probe.hello import HelloAnswer, versions_plan
+from certcheck.probe.sslv2 import sslv2_plan
 
 # getaddrinfo cannot be cancelled; a small shared pool bounds the threads a
 # hung resolver can hold.
@@ -60,6 +65,24 @@ def _resolve(target: Target, timeout: float) -> tuple:
     return infos[0][4][:2]
 
 
+#: Threads for the probe's blocking work (the real handshake in pyOpenSSL, DNS, AIA
+#: fetches) of every target probed at once; made as needed and kept, so no target pays
+#: for creating one.  --concurrency is at most 512.
+_BLOCKING_THREADS = 512
+_blocking: tuple[int, ThreadPoolExecutor] | None = None
+_blocking_lock = threading.Lock()
+
+
+def blocking_pool() -> ThreadPoolExecutor:
+    """The process's threads for blocking probe work (a forked child makes its own)."""
+    global _blocking
+    with _blocking_lock:
+        if _blocking is None or _blocking[0] != os.getpid():
+            pool = ThreadPoolExecutor(_BLOCKING_THREADS, thread_name_prefix="certcheck-blocking")
+            _blocking = (os.getpid(), pool)
+        return _blocking[1]
+
+
 def now_iso() -> str:
     return iso(datetime.now(UTC))
 
@@ -86,6 +109,24 @@ def probe_target(
     are open to the target at once (ValueError if below 1); a ``context``
     shares per-address limits, the connection rate and DNS answers across a scan.
     """
+    return run(probe_plan(target, timeout, max_connections, context))
+
+
+def _address_of(target: Target, timeout: float, context: ScanContext | None) -> Plan[tuple]:
+    """:func:`resolve` on a worker thread (a DNS lookup blocks), at once for an IP literal."""
+    host = target.connect_addr or target.host
+    if is_ip(host) and "%" not in host:
+        return resolve(target, timeout, context)
+    return (yield Await(blocking_pool().submit(resolve, target, timeout, context)))
+
+
+def probe_plan(
+    target: Target,
+    timeout: float = 10.0,
+    max_connections: int = 5,
+    context: ScanContext | None = None,
+) -> Plan[ServerFacts]:
+    """The plan of :func:`probe_target`: a scan runs many at once on one driver."""
     if max_connections < 1:
         raise ValueError(f"max_connections must be at least 1, not {max_connections}")
     facts = ServerFacts(target=target, scanned_at=now_iso())
@@ -93,7 +134,7 @@ def probe_target(
     budget = ConnectionBudget(max_connections, total_seconds=timeout * BUDGET_TIMEOUTS)
     try:
         started = time.monotonic()
-        address = resolve(target, timeout, context)
+        address = yield from _address_of(target, timeout, context)
         budget = ConnectionBudget(
             max_connections,
             total_seconds=timeout * BUDGET_TIMEOUTS,
@@ -102,30 +143,31 @@ def probe_target(
         )
         facts.timings_ms["dns"] = round((time.monotonic() - started) * 1000, 1)
         facts.address = address[0]
-        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="certcheck-probe") as pool:
-            # The real handshake goes first so it is not queued behind the raw probes.
-            real = pool.submit(handshake, address, target.sni, timeout, budget)
-            # Four version probes + the handshake fit in the default limit of five, so a
-            # silent server costs one timeout; SSLv3 only asks a server that answered.
-            answers = probe_versions(address, target.sni, timeout, _FIRST_ROUND, budget=budget)
-            if any(a.accepted is not None for a in answers.values()):
-                answers.update(
-                    probe_versions(address, target.sni, timeout, ["SSLv3"], budget=budget)
-                )
-            try:
-                _raw_facts(facts, address, answers, timeout, budget, pool)
-            except Exception as exc:  # noqa: BLE001 - the chain and versions still count
-                facts.protocol_errors["enumeration"] = f"unexpected failure: {exc!r}"
-            try:
-                _handshake_facts(facts, real.result())
-            except ProbeError as exc:
-                # OpenSSL may refuse what the server speaks (SSLv3, RC4/3DES only):
-                # TLS <= 1.2 sends its chain in the clear, so read it raw instead.
-                if exc.error.kind not in ("tls_alert", "reset") or not (
-                    _raw_chain(facts, address, answers, timeout, budget, exc.error)
-                    or _anonymous_only(facts, exc.error)
-                ):
-                    raise
+        # The real handshake (blocking pyOpenSSL) runs on a worker thread beside the raw
+        # probes, which the driver runs (certcheck/probe/driver.py); it asks for its slot first.
+        real = blocking_pool().submit(handshake, address, target.sni, timeout, budget)
+        # Four version probes + the handshake fit in the default limit of five, so a
+        # silent server costs one timeout; SSLv3 only asks a server that answered.
+        answers = yield from versions_plan(address, target.sni, timeout, _FIRST_ROUND, budget)
+        if any(a.accepted is not None for a in answers.values()):
+            answers.update(
+                (yield from versions_plan(address, target.sni, timeout, ["SSLv3"], budget))
+            )
+        try:
+            yield from _raw_facts(facts, address, answers, timeout, budget)
+        except Exception as exc:  # noqa: BLE001 - the chain and versions still count
+            facts.protocol_errors["enumeration"] = f"unexpected failure: {exc!r}"
+        try:
+            _handshake_facts(facts, (yield Await(real)))
+        except ProbeError as exc:
+            # OpenSSL may refuse what the server speaks (SSLv3, RC4/3DES only):
+            # TLS <= 1.2 sends its chain in the clear, so read it raw instead.
+            raw = exc.error.kind in ("tls_alert", "reset")
+            if not raw or not (
+                (yield from _raw_chain(facts, address, answers, timeout, budget, exc.error))
+                or _anonymous_only(facts, exc.error)
+            ):
+                raise
     except ProbeError as exc:
         facts.error = exc.error
     except Exception as exc:  # noqa: BLE001 - one target must never end the scan
@@ -149,13 +191,13 @@ def _raw_chain(
     timeout: float,
     budget: ConnectionBudget,
     error: ScanError,
-) -> bool:
+) -> Plan[bool]:
     """Fill the chain from a raw TLS <= 1.2 handshake; False when there is none."""
     version = next((v for v in _PLAINTEXT_VERSIONS if answers.get(v) and answers[v].accepted), None)
     if version is None:
         return False
     sni = facts.target.sni
-    hello, chain, _detail = probe_plaintext_chain(address, version, sni, timeout, budget)
+    hello, chain, _detail = yield from plaintext_chain_plan(address, version, sni, timeout, budget)
     if not chain:
         return False
     facts.chain = chain
@@ -206,8 +248,7 @@ def _raw_facts(
     answers: dict[str, HelloAnswer],
     timeout: float,
     budget: ConnectionBudget,
-    pool: ThreadPoolExecutor,
-) -> None:
+) -> Plan[None]:
     """Enumeration, SSLv2, the no-SNI leaf and TLS SCTs, from the version answers.
 
     Nothing is tried against a server that gave no definite answer at all
@@ -215,11 +256,15 @@ def _raw_facts(
     """
     if not any(a.accepted is not None for a in answers.values()):
         return
-    sslv2 = pool.submit(probe_sslv2, address, timeout, budget)
     plain = next((v for v in _PLAINTEXT_VERSIONS if answers.get(v) and answers[v].accepted), None)
-    leaf = pool.submit(probe_default_leaf, address, plain, timeout, budget) if plain else None
     accepted = {name: a for name, a in answers.items() if a.accepted}
-    scan = enumerate_ciphers(address, facts.target.sni, timeout, accepted, budget=budget)
+    plans: tuple[Plan[Any], ...] = (
+        ciphers_plan(address, facts.target.sni, timeout, accepted, budget),
+        sslv2_plan(address, timeout, budget),
+    )
+    if plain:
+        plans += (default_leaf_plan(address, plain, timeout, budget),)
+    scan, sslv2, *leaf = yield Together(plans)
     facts.cipher_suites = scan.cipher_suites
     facts.groups = scan.groups
     facts.dh_params = scan.dh_params
@@ -228,8 +273,8 @@ def _raw_facts(
     facts.protocol_errors.update(scan.notes)
     if plain:
         facts.tls_scts = tls_scts(answers[plain])
-    if leaf is not None:
-        facts.no_sni_leaf, detail = leaf.result()
+    if leaf:
+        facts.no_sni_leaf, detail = leaf[0]
         if facts.no_sni_leaf is None:
             facts.protocol_errors["no-SNI certificate"] = detail
-    facts.sslv2 = sslv2.result().accepted
+    facts.sslv2 = sslv2.accepted

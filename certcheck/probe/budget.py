@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from certcheck.model import PROBE_BUDGET_EXHAUSTED
-from certcheck.probe.context import ScanContext
+from certcheck.probe.context import ScanContext, Slots
 
 
 class BudgetExhausted(Exception):
@@ -40,7 +40,7 @@ class ConnectionBudget:
         self.context = context
         self.address = address
         self._host = context.host_slots(address) if context and address else None
-        self._slots = threading.BoundedSemaphore(limit)
+        self._slots = Slots(limit)
         self._lock = threading.Lock()
         #: connection attempts made so far
         self.opened = 0
@@ -51,6 +51,8 @@ class ConnectionBudget:
         #: threads of this target waiting for a --per-host slot, and since when (see below)
         self._host_waiters = 0
         self._waiting_since = 0.0
+        #: a non-blocking caller is waiting for a --per-host slot (see try_open)
+        self._polling_host = False
 
     def remaining(self) -> float:
         """Seconds left before the overall deadline (inf when there is none)."""
@@ -117,8 +119,83 @@ class ConnectionBudget:
         finally:
             self._slots.release()
 
+    # -- the same, without blocking (certcheck.probe.driver polls) ------------------------
 
-def _acquire(semaphore: threading.BoundedSemaphore, wait: float) -> bool:
+    def try_open(self) -> float | None:
+        """Take a slot now if one is free: the instant the connection may start, or None.
+
+        The instant is later than now only under ``--rate`` (the slot is held until then).
+        Raises :class:`BudgetExhausted` once the deadline has passed.  A wait for a
+        --per-host slot is credited to the deadline as :meth:`slot` does; call
+        :meth:`stop_waiting` if the caller gives up while waiting.  Every instant returned
+        must be followed by one :meth:`close_slot`.
+        """
+        with self._lock:
+            if self._host_waiters:
+                # A --per-host wait still going on is not charged: credit it so far.
+                now = time.monotonic()
+                self.deadline += now - self._waiting_since
+                self._waiting_since = now
+        if self.expired():
+            raise BudgetExhausted(PROBE_BUDGET_EXHAUSTED)
+        if not self._slots.acquire(blocking=False):
+            return None
+        if self._host is not None:
+            if not self._host.acquire(blocking=False):
+                self._slots.release()
+                self._begin_host_wait()
+                return None
+            self.stop_waiting()
+        rate = self.context.rate if self.context else None
+        start = time.monotonic()
+        if rate is not None:
+            at = rate.reserve(self.deadline)
+            if at is None:
+                self._release_shared()
+                raise BudgetExhausted(f"{PROBE_BUDGET_EXHAUSTED} waiting for --rate")
+            start = at
+        with self._lock:
+            self.opened += 1
+            self._active += 1
+            self.peak = max(self.peak, self._active)
+        if self.context and self.address:
+            self.context.opened(self.address, 1)
+        return start
+
+    def close_slot(self) -> None:
+        """Give back a slot taken by :meth:`try_open`."""
+        with self._lock:
+            self._active -= 1
+        if self.context and self.address:
+            self.context.opened(self.address, -1)
+        self._release_shared()
+
+    def _release_shared(self) -> None:
+        if self._host is not None:
+            self._host.release()
+        self._slots.release()
+
+    def _begin_host_wait(self) -> None:
+        with self._lock:
+            if not self._polling_host:
+                self._polling_host = True
+                self._host_waiters += 1
+                if self._host_waiters == 1:
+                    self._waiting_since = time.monotonic()
+
+    def stop_waiting(self) -> None:
+        """End a --per-host wait begun by :meth:`try_open` (crediting it); else nothing."""
+        with self._lock:
+            if not self._polling_host:
+                return
+            self._polling_host = False
+            now = time.monotonic()
+            self.deadline += now - self._waiting_since
+            self._waiting_since = now
+            self._host_waiters -= 1
+
+
+def _acquire(semaphore: Slots, wait: float) -> bool:
     if wait <= 0:
         return False
     return semaphore.acquire(timeout=None if math.isinf(wait) else wait)

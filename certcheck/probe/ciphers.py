@@ -29,7 +29,6 @@ left out and the reason goes to ``errors``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from certcheck.core.tls import (
@@ -41,11 +40,12 @@ from certcheck.core.tls import (
     named_dh_prime,
 )
 from certcheck.probe.budget import ConnectionBudget
+from certcheck.probe.driver import Plan, Together, run
 from certcheck.probe.flight import (
     CERTIFICATE,
     SERVER_KEY_EXCHANGE,
     certificate_ec_group,
-    read_flight,
+    flight_plan,
     server_hello_of,
     ske_dh_params,
     ske_group,
@@ -54,8 +54,8 @@ from certcheck.probe.hello import (
     PROTOCOL_CODES,
     HelloAnswer,
     build_client_hello,
-    probe_version,
-    probe_versions,
+    version_plan,
+    versions_plan,
 )
 
 #: Versions whose key-exchange groups are enumerated (1.0/1.1 when ECDHE is accepted there).
@@ -83,14 +83,14 @@ class CipherScan:
     notes: dict[str, str] = field(default_factory=dict)
 
 
-def enumerate_suites(
+def suites_plan(
     address: tuple,
     version: str,
     sni: str | None,
     timeout: float,
     budget: ConnectionBudget | None = None,
     first: HelloAnswer | None = None,
-) -> tuple[list[int], str | None]:
+) -> Plan[tuple[list[int], str | None]]:
     """Accepted suites of ``version`` in pick order, and an error if incomplete.
 
     ``first`` may be the answer to a hello that offered the full default
@@ -101,7 +101,7 @@ def enumerate_suites(
     answer = first if first is not None and first.accepted and first.cipher in candidates else None
     while candidates:
         if answer is None:
-            answer = probe_version(
+            answer = yield from version_plan(
                 address, version, sni, timeout, cipher_suites=candidates, budget=budget
             )
         if answer.accepted is None:
@@ -117,14 +117,14 @@ def enumerate_suites(
     return accepted, None
 
 
-def server_order(
+def order_plan(
     address: tuple,
     version: str,
     sni: str | None,
     timeout: float,
     accepted: list[int],
     budget: ConnectionBudget | None = None,
-) -> bool | None:
+) -> Plan[bool | None]:
     """True if the server picks by its own preference, False if by ours, None if unclear.
 
     ``accepted`` must be in pick order (its first entry is what the server
@@ -132,7 +132,7 @@ def server_order(
     """
     if len(accepted) < 2:
         return None
-    answer = probe_version(
+    answer = yield from version_plan(
         address, version, sni, timeout, cipher_suites=accepted[::-1], budget=budget
     )
     if not answer.accepted:
@@ -161,14 +161,14 @@ def _ecdhe_suites(suites: list[int]) -> list[int]:
     return [s for s in suites if s in SUITES_BY_CODE and SUITES_BY_CODE[s].kex == "ECDHE"]
 
 
-def enumerate_groups(
+def groups_plan(
     address: tuple,
     version: str,
     sni: str | None,
     timeout: float,
     budget: ConnectionBudget | None = None,
     suites: list[int] | None = None,
-) -> tuple[list[int], str | None, str | None]:
+) -> Plan[tuple[list[int], str | None, str | None]]:
     """Accepted key-exchange groups of ``version`` in pick order: ``(groups, error, note)``.
 
     ``suites`` defaults to every ECDHE candidate (TLS <= 1.2) or every TLS 1.3
@@ -187,7 +187,7 @@ def enumerate_groups(
     accepted: list[int] = []
     cert_group: int | None = None
     while candidates:
-        pick = _pick_group(address, version, sni, timeout, suites, candidates, budget)
+        pick = yield from _pick_group(address, version, sni, timeout, suites, candidates, budget)
         if pick.error is not None:
             return accepted, pick.error, None
         if pick.refused:
@@ -206,8 +206,10 @@ def enumerate_groups(
         return accepted, None, None
     # The refusal came right after the ECDSA certificate's own curve left the offer:
     # go on offering the rest with that curve kept, last.
-    return _behind_certificate_curve(
-        address, version, sni, timeout, suites, candidates, accepted, cert_group, budget
+    return (
+        yield from _behind_certificate_curve(
+            address, version, sni, timeout, suites, candidates, accepted, cert_group, budget
+        )
     )
 
 
@@ -221,7 +223,7 @@ def _behind_certificate_curve(
     accepted: list[int],
     cert_group: int,
     budget: ConnectionBudget | None,
-) -> tuple[list[int], str | None, str | None]:
+) -> Plan[tuple[list[int], str | None, str | None]]:
     """Second pass for an ECDSA-only TLS <= 1.2 server: every offer ends with its curve.
 
     When the server picks its certificate's curve again, a server that follows the
@@ -229,7 +231,7 @@ def _behind_certificate_curve(
     other groups below that curve, which no TLS <= 1.2 offer can show (the note).
     """
     while candidates:
-        pick = _pick_group(
+        pick = yield from _pick_group(
             address, version, sni, timeout, suites, [*candidates, cert_group], budget
         )
         if pick.error is not None:
@@ -247,13 +249,19 @@ def _behind_certificate_curve(
         return accepted, None, None
     if len(accepted) >= 2:
         # Our least-preferred pick first: a server that takes it follows the client.
-        check = _pick_group(address, version, sni, timeout, suites, accepted[::-1], budget)
+        check = yield from _pick_group(
+            address, version, sni, timeout, suites, accepted[::-1], budget
+        )
         if check.error is None and check.group == accepted[-1]:
             return accepted, None, None
     curve = group_name(cert_group)
-    return accepted, None, (
-        f"the server's ECDSA certificate is on {curve}, which every {version} offer must "
-        f"include; groups the server ranks below {curve} cannot be seen in {version}"
+    return (
+        accepted,
+        None,
+        (
+            f"the server's ECDSA certificate is on {curve}, which every {version} offer must "
+            f"include; groups the server ranks below {curve} cannot be seen in {version}"
+        ),
     )
 
 
@@ -265,16 +273,16 @@ def _pick_group(
     suites: list[int],
     groups: list[int],
     budget: ConnectionBudget | None,
-) -> _Pick:
+) -> Plan[_Pick]:
     """One group offer."""
     if version == "TLSv1.3":
-        answer = probe_version(
+        answer = yield from version_plan(
             address, version, sni, timeout,
             cipher_suites=suites, groups=groups, key_share=False, budget=budget,
         )  # fmt: skip
         if answer.accepted is False and 0x001D in groups:
             # A server that refuses an empty key_share may still take an x25519 share.
-            answer = probe_version(
+            answer = yield from version_plan(
                 address, version, sni, timeout,
                 cipher_suites=suites, groups=groups, key_share=True, budget=budget,
             )  # fmt: skip
@@ -286,7 +294,7 @@ def _pick_group(
             return _Pick(error=f"{answer.detail}: no key_share group")
         return _Pick(group=answer.group)
     hello = build_client_hello(version, sni, suites, groups)
-    result = read_flight(address, hello, timeout, SERVER_KEY_EXCHANGE, budget, version)
+    result = yield from flight_plan(address, hello, timeout, SERVER_KEY_EXCHANGE, budget, version)
     if result.hello.accepted is None:
         return _Pick(error=result.hello.detail)
     if not result.hello.accepted:
@@ -304,14 +312,14 @@ def _pick_group(
     return _Pick(group=group, error=error, cert_group=cert_group)
 
 
-def probe_dh_params(
+def dh_plan(
     address: tuple,
     version: str,
     sni: str | None,
     timeout: float,
     suites: list[int],
     budget: ConnectionBudget | None = None,
-) -> tuple[dict | None, str | None]:
+) -> Plan[tuple[dict | None, str | None]]:
     """The DHE parameters a server sends when offered ``suites`` (DHE ones): ``(params, error)``.
 
     ``params`` is ``{"bits", "named", "g", "p", "suite"}``: the prime's size in
@@ -320,7 +328,7 @@ def probe_dh_params(
     larger than :data:`MAX_RECORDED_DH_BITS`).  No judgement: evaluation decides.
     """
     hello = build_client_hello(version, sni, suites)
-    result = read_flight(address, hello, timeout, SERVER_KEY_EXCHANGE, budget, version)
+    result = yield from flight_plan(address, hello, timeout, SERVER_KEY_EXCHANGE, budget, version)
     if not result.hello.accepted:
         return None, f"DHE offer: {result.hello.detail}"
     body = result.flight.get(SERVER_KEY_EXCHANGE)
@@ -376,20 +384,21 @@ def _version_chain(
     timeout: float,
     budget: ConnectionBudget,
     first: HelloAnswer | None,
-) -> _VersionChain:
+) -> Plan[_VersionChain]:
     """Suites, then server order, then (when the suites ask for it) groups and DH parameters."""
-    suites, error = enumerate_suites(address, version, sni, timeout, budget, first)
+    suites, error = yield from suites_plan(address, version, sni, timeout, budget, first)
     if error is None and not suites:
         error = "the server refused every suite offer"  # yet the version was accepted
     if error is not None:
         return _VersionChain(suites, error=error)
-    chain = _VersionChain(suites, server_order(address, version, sni, timeout, suites, budget))
+    order = yield from order_plan(address, version, sni, timeout, suites, budget)
+    chain = _VersionChain(suites, order)
     ecdhe = _ecdhe_suites(suites)
     if version in GROUP_VERSIONS and version not in _CONCURRENT_GROUPS and ecdhe:
-        chain.groups = enumerate_groups(address, version, sni, timeout, budget, ecdhe)
+        chain.groups = yield from groups_plan(address, version, sni, timeout, budget, ecdhe)
     dhe = [s for s in suites if SUITES_BY_CODE.get(s) and SUITES_BY_CODE[s].kex == "DHE"]
     if version in DH_VERSIONS and dhe:
-        chain.dh = probe_dh_params(address, version, sni, timeout, dhe, budget)
+        chain.dh = yield from dh_plan(address, version, sni, timeout, dhe, budget)
     return chain
 
 
@@ -409,9 +418,21 @@ def enumerate_ciphers(
     other probes of the same target) wins over ``max_connections``.  Each
     version's suite chain and (TLS 1.2/1.3) group chain run concurrently.
     """
-    budget = budget or ConnectionBudget(max_connections)
+    return run(
+        ciphers_plan(address, sni, timeout, versions, budget or ConnectionBudget(max_connections))
+    )
+
+
+def ciphers_plan(
+    address: tuple,
+    sni: str | None,
+    timeout: float,
+    versions: Mapping[str, HelloAnswer | None] | list[str] | None,
+    budget: ConnectionBudget,
+) -> Plan[CipherScan]:
+    """The plan of :func:`enumerate_ciphers`."""
     if versions is None:
-        answers = probe_versions(address, sni, timeout, budget=budget)
+        answers = yield from versions_plan(address, sni, timeout, budget=budget)
         versions = {name: a for name, a in answers.items() if a.accepted}
     elif isinstance(versions, list):
         versions = dict.fromkeys(versions)
@@ -426,16 +447,13 @@ def enumerate_ciphers(
     ]
     if not tasks:
         return scan
-    with ThreadPoolExecutor(max_workers=min(budget.limit, len(tasks))) as pool:
-        futures = {
-            (kind, name): (
-                pool.submit(_version_chain, address, name, sni, timeout, budget, versions[name])
-                if kind == "ciphers"
-                else pool.submit(enumerate_groups, address, name, sni, timeout, budget)
-            )
-            for kind, name in tasks
-        }
-        results = {key: future.result() for key, future in futures.items()}
+    plans = tuple(
+        _version_chain(address, name, sni, timeout, budget, versions[name])
+        if kind == "ciphers"
+        else groups_plan(address, name, sni, timeout, budget)
+        for kind, name in tasks
+    )
+    results = dict(zip(tasks, (yield Together(plans)), strict=True))
     for name in versions:  # report in the caller's order
         chain = results.get(("ciphers", name))
         if chain is not None:
@@ -471,3 +489,54 @@ def _record_groups(
     scan.groups[name] = [group_name(g) for g in groups]
     if note is not None:
         scan.notes[f"{name} groups (partial)"] = note
+
+
+# -- each chain on its own (tests, tools) ------------------------------------------------------
+
+
+def enumerate_suites(
+    address: tuple,
+    version: str,
+    sni: str | None,
+    timeout: float,
+    budget: ConnectionBudget | None = None,
+    first: HelloAnswer | None = None,
+) -> tuple[list[int], str | None]:
+    """:func:`suites_plan`, run on its own."""
+    return run(suites_plan(address, version, sni, timeout, budget, first))
+
+
+def server_order(
+    address: tuple,
+    version: str,
+    sni: str | None,
+    timeout: float,
+    accepted: list[int],
+    budget: ConnectionBudget | None = None,
+) -> bool | None:
+    """:func:`order_plan`, run on its own."""
+    return run(order_plan(address, version, sni, timeout, accepted, budget))
+
+
+def enumerate_groups(
+    address: tuple,
+    version: str,
+    sni: str | None,
+    timeout: float,
+    budget: ConnectionBudget | None = None,
+    suites: list[int] | None = None,
+) -> tuple[list[int], str | None, str | None]:
+    """:func:`groups_plan`, run on its own."""
+    return run(groups_plan(address, version, sni, timeout, budget, suites))
+
+
+def probe_dh_params(
+    address: tuple,
+    version: str,
+    sni: str | None,
+    timeout: float,
+    suites: list[int],
+    budget: ConnectionBudget | None = None,
+) -> tuple[dict | None, str | None]:
+    """:func:`dh_plan`, run on its own."""
+    return run(dh_plan(address, version, sni, timeout, suites, budget))

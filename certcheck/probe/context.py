@@ -41,6 +41,51 @@ def address_key(address: tuple) -> str:
     return str(ip)
 
 
+class Slots:
+    """A bounded semaphore that costs one lock when nobody waits.
+
+    The probe driver takes slots without blocking thousands of times per second;
+    ``threading.BoundedSemaphore`` goes through a Python-level Condition each time.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._free = limit
+        self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)
+        self._waiters = 0
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        with self._lock:
+            if self._free > 0:
+                self._free -= 1
+                return True
+            if not blocking:
+                return False
+            self._waiters += 1
+            try:
+                got = self._freed.wait_for(lambda: self._free > 0, timeout)
+            finally:
+                self._waiters -= 1
+            if got:
+                self._free -= 1
+            return got
+
+    def release(self) -> None:
+        with self._lock:
+            if self._free >= self._limit:
+                raise ValueError("Slots released too many times")
+            self._free += 1
+            if self._waiters:
+                self._freed.notify()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+
 class RateLimiter:
     """At most ``rate`` acquisitions per second overall (a simple spacing limiter)."""
 
@@ -50,6 +95,15 @@ class RateLimiter:
         self.interval = 1.0 / rate
         self._lock = threading.Lock()
         self._next = time.monotonic()
+
+    def reserve(self, deadline: float) -> float | None:
+        """The instant of the next slot, now taken; None if it would come after ``deadline``."""
+        with self._lock:
+            at = max(time.monotonic(), self._next)
+            if at > deadline:
+                return None
+            self._next = at + self.interval
+            return at
 
     def acquire(self, deadline: float) -> bool:
         """Wait for the next slot; False if it would come after ``deadline``."""
@@ -75,20 +129,20 @@ class ScanContext:
         self.rate = RateLimiter(rate) if rate else None
         self._lock = threading.Lock()
         #: keyed by :func:`address_key`: one semaphore per server address, all ports
-        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        self._hosts: dict[str, Slots] = {}
         self._dns: dict[tuple[str, int], Any] = {}
         self._dns_locks: dict[tuple[str, int], threading.Lock] = {}
         #: most connections ever open at once to one address (for tests and reports)
         self.peak_per_host = 0
         self._active: dict[str, int] = {}
 
-    def host_slots(self, address: tuple) -> threading.BoundedSemaphore | None:
+    def host_slots(self, address: tuple) -> Slots | None:
         if self.per_host is None:
             return None
         key = address_key(address)
         with self._lock:
             if key not in self._hosts:
-                self._hosts[key] = threading.BoundedSemaphore(self.per_host)
+                self._hosts[key] = Slots(self.per_host)
             return self._hosts[key]
 
     def opened(self, address: tuple, delta: int) -> None:

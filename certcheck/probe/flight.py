@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from certcheck.core.tls import GROUP_CODES, chain_suites
 from certcheck.probe.budget import ConnectionBudget
+from certcheck.probe.driver import Plan, run
 from certcheck.probe.hello import (
     ALERT_NAMES,
     EXT_SCT,
@@ -27,7 +28,7 @@ from certcheck.probe.hello import (
     build_client_hello,
     parse_server_hello,
 )
-from certcheck.probe.wire import exchange
+from certcheck.probe.wire import ask
 
 # Record content types and handshake types (RFC 5246 6.2.1, 7.4).
 _CCS, _ALERT, _HANDSHAKE, _APPDATA = 20, 21, 22, 23
@@ -239,6 +240,32 @@ class FlightAnswer:
     flight: Flight
 
 
+def flight_plan(
+    address: tuple,
+    hello: bytes,
+    timeout: float,
+    want: int,
+    budget: ConnectionBudget | None = None,
+    version: str | None = None,
+) -> Plan[FlightAnswer]:
+    """Send ``hello`` and read until message type ``want`` is complete or the flight ends."""
+
+    last: list[tuple[bytes, Flight]] = []  # the last parse, so the answer is parsed once
+
+    def done(data: bytes) -> bool:
+        flight = parse_flight(data)
+        last[:] = [(data, flight)]
+        if flight.ended or flight.get(want) is not None:
+            return True
+        if want == CERTIFICATE and flight.pending[:1] == bytes([CERTIFICATE]):
+            return certificate_leaf(flight.pending[4:]) != (None, None)
+        return False
+
+    result = yield from ask(address, hello, timeout, done, MAX_FLIGHT, budget)
+    flight = last[0][1] if last and last[0][0] is result.data else parse_flight(result.data)
+    return FlightAnswer(answer_from_exchange(result, version), flight)
+
+
 def read_flight(
     address: tuple,
     hello: bytes,
@@ -247,18 +274,8 @@ def read_flight(
     budget: ConnectionBudget | None = None,
     version: str | None = None,
 ) -> FlightAnswer:
-    """Send ``hello`` and read until message type ``want`` is complete or the flight ends."""
-
-    def done(data: bytes) -> bool:
-        flight = parse_flight(data)
-        if flight.ended or flight.get(want) is not None:
-            return True
-        if want == CERTIFICATE and flight.pending[:1] == bytes([CERTIFICATE]):
-            return certificate_leaf(flight.pending[4:]) != (None, None)
-        return False
-
-    result = exchange(address, hello, timeout, done, MAX_FLIGHT, budget)
-    return FlightAnswer(answer_from_exchange(result, version), parse_flight(result.data))
+    """:func:`flight_plan`, run on its own."""
+    return run(flight_plan(address, hello, timeout, want, budget, version))
 
 
 def probe_default_leaf(
@@ -267,6 +284,16 @@ def probe_default_leaf(
     timeout: float,
     budget: ConnectionBudget | None = None,
 ) -> tuple[str | None, str]:
+    """:func:`default_leaf_plan`, run on its own."""
+    return run(default_leaf_plan(address, version, timeout, budget))
+
+
+def default_leaf_plan(
+    address: tuple,
+    version: str,
+    timeout: float,
+    budget: ConnectionBudget | None = None,
+) -> Plan[tuple[str | None, str]]:
     """Leaf certificate sent to a TLS <= 1.2 ClientHello without SNI.
 
     Returns ``(base64 DER, detail)``; the DER is None when the server did not
@@ -274,7 +301,7 @@ def probe_default_leaf(
     are not offered, so a server that prefers them still shows its certificate.
     """
     hello = build_client_hello(version, None, chain_suites(version))
-    answer = read_flight(address, hello, timeout, CERTIFICATE, budget, version)
+    answer = yield from flight_plan(address, hello, timeout, CERTIFICATE, budget, version)
     if not answer.hello.accepted:
         return None, answer.hello.detail
     flight = answer.flight
@@ -324,17 +351,29 @@ def probe_plaintext_chain(
     timeout: float,
     budget: ConnectionBudget | None = None,
 ) -> tuple[HelloAnswer, list[str], str]:
+    """:func:`plaintext_chain_plan`, run on its own."""
+    return run(plaintext_chain_plan(address, version, sni, timeout, budget))
+
+
+def plaintext_chain_plan(
+    address: tuple,
+    version: str,
+    sni: str | None,
+    timeout: float,
+    budget: ConnectionBudget | None = None,
+) -> Plan[tuple[HelloAnswer, list[str], str]]:
     """The chain a TLS <= 1.2 server sends (plaintext), for servers OpenSSL cannot talk to.
 
     Returns ``(hello answer, base64 DER list, detail)``; an empty list when the
     server sent no complete Certificate message.
     """
+
     def done(data: bytes) -> bool:
         flight = parse_flight(data)
         return flight.ended or flight.get(CERTIFICATE) is not None
 
     hello = build_client_hello(version, sni, chain_suites(version))
-    result = exchange(address, hello, timeout, done, MAX_FLIGHT, budget)
+    result = yield from ask(address, hello, timeout, done, MAX_FLIGHT, budget)
     answer = FlightAnswer(answer_from_exchange(result, version), parse_flight(result.data))
     body = answer.flight.get(CERTIFICATE)
     if not answer.hello.accepted or body is None:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 import socket
 import struct
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from certcheck.core.tls import (
     CIPHER_NAMES,
@@ -27,7 +28,8 @@ from certcheck.core.tls import (
     group_name,
 )
 from certcheck.probe.budget import ConnectionBudget
-from certcheck.probe.wire import Exchange, exchange
+from certcheck.probe.driver import Plan, Together, run
+from certcheck.probe.wire import Exchange, ask
 
 __all__ = [
     "CIPHER_NAMES",
@@ -38,6 +40,8 @@ __all__ = [
     "parse_server_hello",
     "probe_version",
     "probe_versions",
+    "version_plan",
+    "versions_plan",
 ]
 
 PROTOCOL_CODES: dict[str, int] = {
@@ -146,6 +150,12 @@ def _sni_bytes(sni: str) -> bytes:
     return name.encode("ascii") if name.isascii() else name.encode("idna")
 
 
+#: Fresh bytes for each hello's random, session id and key share.  They must differ
+#: from hello to hello, not be secret: no key is ever derived from a probe's hello
+#: (the handshake is never completed), so a seeded PRNG spares a syscall per field.
+_FRESH = random.Random(os.urandom(32))
+
+
 def build_client_hello(
     version: str,
     sni: str | None,
@@ -165,51 +175,103 @@ def build_client_hello(
     7.4.1.4.1); ``sct`` asks a TLS 1.0-1.2 server for its SCTs (RFC 6962 3.3.1);
     SSLv3 gets no extensions at all.  Hellos of 256-511 bytes are padded to 512
     (RFC 7685) because some middleboxes hang on that size.
+
+    Everything but the name and the random fields is built once per offer
+    (:func:`_offer`): an enumeration sends thousands of hellos, one offer per connection
+    to each of many servers.
     """
-    if version not in PROTOCOL_CODES:
-        raise ValueError(f"unknown protocol version {version!r}")
-    code = PROTOCOL_CODES[version]
-    suites = list(cipher_suites) if cipher_suites is not None else default_suites(version)
-    groups = list(groups) if groups is not None else default_groups(version)
-    tls13 = code == 0x0304
-
-    exts: list[bytes] = []
-    if code >= 0x0301:
-        if sni:
-            name = _sni_bytes(sni)
-            exts.append(_ext(_EXT_SNI, _u16(b"\x00" + _u16(name))))
-        if code <= 0x0303:
-            exts.append(_ext(_EXT_RENEGO, _u8(b"")))
-            exts.append(_ext(_EXT_EMS, b""))
-            if sct:
-                exts.append(_ext(EXT_SCT, b""))
-        exts.append(_ext(_EXT_GROUPS, _u16(_codes(groups))))
-        exts.append(_ext(_EXT_POINT_FORMATS, _u8(b"\x00")))
-        if code >= 0x0303:
-            exts.append(_ext(_EXT_SIG_ALGS, _u16(_codes(SIGNATURE_SCHEMES))))
-        if tls13:
-            exts.append(_ext(_EXT_SUPPORTED_VERSIONS, _u8(_codes([0x0304]))))
-            # Any 32 bytes are a usable X25519 public value (RFC 7748 5).
-            share = b""
-            if key_share and _X25519 in groups:
-                share = struct.pack("!H", _X25519) + _u16(os.urandom(32))
-            exts.append(_ext(_EXT_KEY_SHARE, _u16(share)))
-    elif _RENEGO_SCSV not in suites:
-        suites.append(_RENEGO_SCSV)  # RFC 5746 3.3: SSLv3 signals via SCSV
-
-    body = struct.pack("!H", min(code, 0x0303)) + os.urandom(32)
+    offer = _offer(
+        version,
+        None if cipher_suites is None else tuple(cipher_suites),
+        None if groups is None else tuple(groups),
+        key_share,
+        sct,
+    )
+    fresh = _FRESH.randbytes
+    body = offer.legacy_version + fresh(32)
     # A 32-byte legacy session id for 1.3 mimics real clients (middlebox compat).
-    body += _u8(os.urandom(32) if tls13 else b"")
-    body += _u16(_codes(suites)) + _u8(b"\x00")  # null compression only
-    if exts:
+    body += (b"\x20" + fresh(32) if offer.tls13 else b"\x00") + offer.suites
+    if offer.extensions is not None:
+        exts = [_sni_extension(sni)] if sni else []
+        exts.append(offer.extensions)
+        if offer.tls13:
+            # Any 32 bytes are a usable X25519 public value (RFC 7748 5).
+            share = _X25519_SHARE + fresh(32) if offer.x25519_share else b""
+            exts.append(_ext(_EXT_KEY_SHARE, _u16(share)))
         # Handshake header (4) + body + extensions length (2) + extensions.
         size = 4 + len(body) + 2 + sum(len(e) for e in exts)
         if 0x100 <= size < 0x200:
             exts.append(_ext(_EXT_PADDING, bytes(max(0x200 - size - 4, 1))))
         body += _u16(b"".join(exts))
     handshake = struct.pack("!B", _CLIENT_HELLO) + struct.pack("!I", len(body))[1:] + body
+    return offer.record_header + _u16(handshake)
+
+
+#: Fresh bytes for each hello's random, session id and key share.  They must differ
+#: from hello to hello, not be secret: no key is ever derived from a probe's hello
+#: (the handshake is never completed), so a seeded PRNG spares a syscall per field.
+_FRESH = random.Random(os.urandom(32))
+#: group x25519, 32 bytes of key_exchange (the bytes follow)
+_X25519_SHARE = struct.pack("!HH", _X25519, 32)
+
+
+@dataclass(frozen=True)
+class _Offer:
+    """The parts of a ClientHello that depend only on what it offers."""
+
+    record_header: bytes
+    legacy_version: bytes
+    tls13: bool
+    #: cipher suites (length-prefixed) and the null compression method
+    suites: bytes
+    #: the extensions after server_name and before key_share; None for SSLv3 (none at all)
+    extensions: bytes | None
+    x25519_share: bool
+
+
+@lru_cache(maxsize=4096)
+def _offer(
+    version: str,
+    cipher_suites: tuple[int, ...] | None,
+    groups: tuple[int, ...] | None,
+    key_share: bool,
+    sct: bool,
+) -> _Offer:
+    if version not in PROTOCOL_CODES:
+        raise ValueError(f"unknown protocol version {version!r}")
+    code = PROTOCOL_CODES[version]
+    suites = list(cipher_suites) if cipher_suites is not None else default_suites(version)
+    group_list = list(groups) if groups is not None else default_groups(version)
+    tls13 = code == 0x0304
+    exts: list[bytes] = []
+    if code >= 0x0301:
+        if code <= 0x0303:
+            exts.append(_ext(_EXT_RENEGO, _u8(b"")))
+            exts.append(_ext(_EXT_EMS, b""))
+            if sct:
+                exts.append(_ext(EXT_SCT, b""))
+        exts.append(_ext(_EXT_GROUPS, _u16(_codes(group_list))))
+        exts.append(_ext(_EXT_POINT_FORMATS, _u8(b"\x00")))
+        if code >= 0x0303:
+            exts.append(_ext(_EXT_SIG_ALGS, _u16(_codes(SIGNATURE_SCHEMES))))
+        if tls13:
+            exts.append(_ext(_EXT_SUPPORTED_VERSIONS, _u8(_codes([0x0304]))))
+    elif _RENEGO_SCSV not in suites:
+        suites.append(_RENEGO_SCSV)  # RFC 5746 3.3: SSLv3 signals via SCSV
     record_version = 0x0300 if code == 0x0300 else 0x0301
-    return struct.pack("!BH", _HANDSHAKE, record_version) + _u16(handshake)
+    return _Offer(
+        record_header=struct.pack("!BH", _HANDSHAKE, record_version),
+        legacy_version=struct.pack("!H", min(code, 0x0303)),
+        tls13=tls13,
+        suites=_u16(_codes(suites)) + _u8(b"\x00"),  # null compression only
+        extensions=b"".join(exts) if code >= 0x0301 else None,
+        x25519_share=tls13 and key_share and _X25519 in group_list,
+    )
+
+
+@lru_cache(maxsize=1024)
+def _sni_extension(sni: str) -> bytes:
+    return _ext(_EXT_SNI, _u16(b"\x00" + _u16(_sni_bytes(sni))))
 
 
 # --------------------------------------------------------------------------- parse
@@ -367,12 +429,33 @@ def handshake_complete(data: bytes) -> bool:
     return parse_server_answer(data).error_kind != "truncated"
 
 
-def answer_from_exchange(result: Exchange, version: str | None = None) -> HelloAnswer:
+class AnswerReader:
+    """:func:`handshake_complete` that keeps its last parse, so the answer is parsed once."""
+
+    __slots__ = ("_answer", "_data")
+
+    def __init__(self) -> None:
+        self._data: bytes | None = None
+        self._answer: HelloAnswer | None = None
+
+    def complete(self, data: bytes) -> bool:
+        self._data, self._answer = data, parse_server_answer(data)
+        return self._answer.error_kind != "truncated"
+
+    def parsed(self, data: bytes) -> HelloAnswer | None:
+        """The parse of ``data`` if it was the last one seen, else None."""
+        return self._answer if data is self._data else None
+
+
+def answer_from_exchange(
+    result: Exchange, version: str | None = None, parsed: HelloAnswer | None = None
+) -> HelloAnswer:
     """Turn how an exchange ended into a :class:`HelloAnswer`.
 
     Silence or a lost route says nothing (``accepted=None``); hanging up on our
     hello is a refusal.  With ``version``, a ServerHello for another version
-    is not acceptance.
+    is not acceptance.  ``parsed`` is ``parse_server_answer(result.data)`` when the
+    caller has it already (see :class:`AnswerReader`).
     """
     if result.stop == "budget":
         return HelloAnswer(None, result.why, error_kind="timeout")
@@ -382,7 +465,7 @@ def answer_from_exchange(result: Exchange, version: str | None = None) -> HelloA
             return HelloAnswer(None, reason, error_kind="unreachable")
         return _network_error(result.connect_error)
     data = result.data
-    answer = parse_server_answer(data) if data else None
+    answer = (parsed or parse_server_answer(data)) if data else None
     if answer is not None and answer.error_kind == "truncated" and result.stop == "full":
         return _not_tls(data, f"no complete ServerHello in {len(data)} bytes")
     if answer is None or answer.error_kind == "truncated":
@@ -393,6 +476,24 @@ def answer_from_exchange(result: Exchange, version: str | None = None) -> HelloA
         answer.accepted = False
         answer.detail += f" (asked {version})"
     return answer
+
+
+def version_plan(
+    address: tuple[str, int],
+    version: str,
+    sni: str | None,
+    timeout: float,
+    *,
+    cipher_suites: list[int] | None = None,
+    groups: list[int] | None = None,
+    key_share: bool = True,
+    budget: ConnectionBudget | None = None,
+) -> Plan[HelloAnswer]:
+    """The plan of :func:`probe_version`."""
+    hello = build_client_hello(version, sni, cipher_suites, groups, key_share=key_share)
+    reader = AnswerReader()
+    result = yield from ask(address, hello, timeout, reader.complete, _MAX_READ, budget)
+    return answer_from_exchange(result, version, reader.parsed(result.data))
 
 
 def probe_version(
@@ -415,9 +516,26 @@ def probe_version(
     ``cipher_suites``/``groups`` replace the broad default offer; ``budget``
     limits and counts connections to this server.
     """
-    hello = build_client_hello(version, sni, cipher_suites, groups, key_share=key_share)
-    result = exchange(address, hello, timeout, handshake_complete, _MAX_READ, budget)
-    return answer_from_exchange(result, version)
+    return run(
+        version_plan(
+            address, version, sni, timeout,
+            cipher_suites=cipher_suites, groups=groups, key_share=key_share, budget=budget,
+        )
+    )  # fmt: skip
+
+
+def versions_plan(
+    address: tuple[str, int],
+    sni: str | None,
+    timeout: float,
+    versions: list[str] | None = None,
+    budget: ConnectionBudget | None = None,
+) -> Plan[dict[str, HelloAnswer]]:
+    """The plan of :func:`probe_versions`: every version at once, as the budget allows."""
+    names = list(versions) if versions is not None else list(PROTOCOL_CODES)
+    plans = tuple(version_plan(address, name, sni, timeout, budget=budget) for name in names)
+    answers = yield Together(plans)
+    return dict(zip(names, answers, strict=True))
 
 
 def probe_versions(
@@ -433,15 +551,6 @@ def probe_versions(
 
     With a ``budget`` its limit applies instead (shared with other probes).
     """
-    names = list(versions) if versions is not None else list(PROTOCOL_CODES)
-    if not names:
-        return {}
-    workers = budget.limit if budget is not None else max_connections
-    if workers < 1:
-        raise ValueError(f"max_connections must be at least 1, not {workers}")
-
-    def one(name: str) -> HelloAnswer:
-        return probe_version(address, name, sni, timeout, budget=budget)
-
-    with ThreadPoolExecutor(max_workers=min(workers, len(names))) as pool:
-        return dict(zip(names, pool.map(one, names), strict=True))
+    if budget is None:
+        budget = ConnectionBudget(max_connections)  # ValueError below 1
+    return run(versions_plan(address, sni, timeout, versions, budget))

@@ -14,7 +14,8 @@ import struct
 from dataclasses import dataclass, field
 
 from certcheck.probe.budget import ConnectionBudget
-from certcheck.probe.wire import exchange
+from certcheck.probe.driver import Plan, run
+from certcheck.probe.wire import ask
 
 _CLIENT_HELLO, _SERVER_HELLO, _ERROR = 1, 4, 0
 _SSL2_VERSION = 0x0002
@@ -99,7 +100,14 @@ def probe_sslv2(
     address: tuple, timeout: float, budget: ConnectionBudget | None = None
 ) -> Sslv2Answer:
     """Ask the server whether it speaks SSLv2; network trouble gives ``accepted=None``."""
-    result = exchange(
+    return run(sslv2_plan(address, timeout, budget))
+
+
+def sslv2_plan(
+    address: tuple, timeout: float, budget: ConnectionBudget | None = None
+) -> Plan[Sslv2Answer]:
+    """The plan of :func:`probe_sslv2`."""
+    result = yield from ask(
         address,
         build_sslv2_client_hello(),
         timeout,

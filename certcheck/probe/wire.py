@@ -3,10 +3,9 @@
 Every raw probe (ClientHello, SSLv2 CLIENT-HELLO, no-SNI certificate fetch)
 is: connect to a numeric address, send some bytes, read until a parser says
 the answer is complete, the server hangs up, a byte cap is hit, or one
-deadline passes.  This module does only that and reports how it ended; the
-callers interpret the bytes.  The socket work runs on one selector thread for
-the whole process (:mod:`certcheck.probe.reactor`); the caller holds its
-connection slot and waits for the outcome.
+deadline passes.  The probes say so by yielding a :class:`certcheck.probe.driver.Ask`
+from their plan; :func:`exchange` is the same for one exchange on its own.  The callers
+interpret the bytes.
 """
 
 from __future__ import annotations
@@ -14,36 +13,12 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache
 
-from certcheck.probe.budget import BudgetExhausted, ConnectionBudget, maybe_slot
-from certcheck.probe.reactor import LINGER_SECONDS, reactor
+from certcheck.probe.budget import ConnectionBudget
+from certcheck.probe.driver import Ask, Plan, run
+from certcheck.probe.reactor import LINGER_SECONDS, Exchange
 
-
-@dataclass
-class Exchange:
-    """How one exchange ended.
-
-    ``stop`` is ``done`` (the parser is satisfied), ``closed``, ``reset``,
-    ``timeout``, ``unreachable`` (an error after connecting), ``full`` (the
-    byte cap was reached), ``connect`` (see ``connect_error``) or ``budget``
-    (the target's overall time budget ran out before a slot was free).
-    """
-
-    data: bytes = b""
-    stop: str = "timeout"
-    why: str = ""
-    connect_error: OSError | None = None
-
-
-@lru_cache(maxsize=4096)
-def _numeric(host: str, port: int) -> tuple[int, tuple]:
-    """(family, sockaddr) of a numeric address; a probe connects to it some 30 times."""
-    family, _, _, _, sockaddr = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
-    )[0]
-    return family, sockaddr
+__all__ = ["Exchange", "ask", "close_politely", "exchange"]
 
 
 def close_politely(sock: socket.socket, wait: bool = True) -> None:
@@ -68,6 +43,19 @@ def close_politely(sock: socket.socket, wait: bool = True) -> None:
         sock.close()
 
 
+def ask(
+    address: tuple,
+    payload: bytes,
+    timeout: float,
+    done: Callable[[bytes], bool],
+    max_read: int,
+    budget: ConnectionBudget | None = None,
+) -> Plan[Exchange]:
+    """The plan of one exchange (see :func:`exchange`)."""
+    result: Exchange = yield Ask(address, payload, timeout, done, max_read, budget)
+    return result
+
+
 def exchange(
     address: tuple,
     payload: bytes,
@@ -80,20 +68,6 @@ def exchange(
 
     ``timeout`` bounds the whole exchange (connect included), measured from
     when the connection slot is granted, and is cut short by the budget's
-    overall deadline.
+    overall deadline.  An exception raised by ``done`` is raised here.
     """
-    try:
-        with maybe_slot(budget):
-            deadline = time.monotonic() + timeout
-            if budget is not None:
-                deadline = min(deadline, budget.deadline)
-            try:
-                family, sockaddr = _numeric(address[0], address[1])
-            except OSError as exc:
-                return Exchange(stop="connect", connect_error=exc)
-            if len(address) == 4:
-                sockaddr = address  # (host, port, flowinfo, scope_id): keep the scope
-            # the socket work happens on the reactor's thread (certcheck/probe/reactor.py)
-            return reactor().exchange(family, sockaddr, payload, deadline, done, max_read)
-    except BudgetExhausted as exc:
-        return Exchange(stop="budget", why=str(exc))
+    return run(ask(address, payload, timeout, done, max_read, budget))
