@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from certcheck.report import i18n, jsondoc, jsonl
-from certcheck.report.html import render_html
 from certcheck.report.junit import junit_xml
 from certcheck.report.sarif import sarif_document
-from certcheck.report.schema_errors import first_problem
 from certcheck.safeload import LoadError, load_json, quote
 
 
@@ -124,6 +122,9 @@ def write_reports(
             if stream is not sys.stdout:
                 stream.close()
     if files.html:
+        # Imported here: jinja2 and the page modules are 40 ms of every scan's start-up.
+        from certcheck.report.html import render_html
+
         _write("--html", files.html, render_html(document, files.lang))
     if files.junit:
         _write("--junit", files.junit, junit_xml(document, fail_on))
@@ -166,6 +167,9 @@ def load_results(path: Path) -> dict[str, Any]:
             f"{source}: schema_version {quote(document.get('schema_version'))} is not supported "
             f"(this certcheck reads {jsondoc.SCHEMA_VERSION})"
         )
+    # Imported here: jsonschema is 50 ms of every command's start-up (as in jsondoc, jsonl).
+    from certcheck.report.schema_errors import first_problem
+
     problem = None if from_lines else first_problem(document)
     if problem:
         raise OutputError(f"{source}: not a valid results document: {problem}")

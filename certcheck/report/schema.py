@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 SCHEMA_FILE = "results.schema.json"
 
@@ -30,6 +30,9 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Draft202012Validator:
+    # Imported here: jsonschema is 50 ms, and most commands never validate a document.
+    from jsonschema import Draft202012Validator
+
     Draft202012Validator.check_schema(schema())
     return Draft202012Validator(schema())
 
@@ -41,6 +44,8 @@ def _where(path: Any) -> str:
 
 def validation_errors(document: Any, limit: int = 5) -> list[str]:
     """Up to ``limit`` messages, each naming where the document breaks the schema."""
+    from jsonschema.exceptions import best_match
+
     validator = _validator()
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
     messages: list[str] = []
