@@ -81,11 +81,15 @@ class _Feeder:
         self._stop = stop
         self._outstanding = 0  # started, not yet taken by the consumer
         self._exhausted = False
+        #: what the targets iterable raised: handed over after the targets already running
+        self._source_error: BaseException | None = None
 
     def run(self) -> None:
         try:
             self.feed()
             self.driver.run_until(self._finished)
+            if self._source_error is not None:
+                self.results.put(_Failed(self._source_error))
         except BaseException as exc:  # noqa: BLE001 - a driver bug ends the scan, visibly
             self.results.put(_Failed(exc))
         finally:
@@ -101,8 +105,8 @@ class _Feeder:
                 return
             try:
                 item = next(self._source, None)
-            except Exception as exc:  # noqa: BLE001 - the consumer raises it
-                self.results.put(_Failed(exc))
+            except Exception as exc:  # noqa: BLE001 - the consumer raises it, after the rest
+                self._source_error = exc
                 item = None
             if item is None:
                 self._exhausted = True

@@ -180,6 +180,22 @@ def test_an_error_of_the_targets_iterable_reaches_the_consumer_after_earlier_res
     assert ends_within(driver_threads() - before, 2.0)
 
 
+def test_targets_running_when_the_iterable_fails_are_still_reported(servers) -> None:
+    """Concurrency above one: the error waits until every target pulled before it is out."""
+    tls, _reset = servers
+    source = Recorded(targets_on(tls.port, 5), fail_after=3)
+    got: list[int] = []
+
+    def consume() -> None:
+        for index, facts in probe_many(source, 5.0, 4):
+            assert facts.ok, facts.error
+            got.append(index)
+
+    with pytest.raises(ValueError, match="bad target line 3"):
+        within(20, consume)
+    assert sorted(got) == [0, 1, 2]
+
+
 def test_an_iterable_that_fails_at_once_raises_with_no_results(servers) -> None:
     _tls, reset = servers
     source = Recorded(targets_on(reset.port, 3), fail_after=0)
