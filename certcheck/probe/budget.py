@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from certcheck.model import PROBE_BUDGET_EXHAUSTED
@@ -121,8 +121,11 @@ class ConnectionBudget:
 
     # -- the same, without blocking (certcheck.probe.driver polls) ------------------------
 
-    def try_open(self) -> float | None:
+    def try_open(self, on_free: Callable[[], None] | None = None) -> float | None:
         """Take a slot now if one is free: the instant the connection may start, or None.
+
+        After None, ``on_free()`` is called once when a slot that was missing is released
+        (by any thread), so the caller need not poll.
 
         The instant is later than now only under ``--rate`` (the slot is held until then).
         Raises :class:`BudgetExhausted` once the deadline has passed.  A wait for a
@@ -138,10 +141,10 @@ class ConnectionBudget:
                 self._waiting_since = now
         if self.expired():
             raise BudgetExhausted(PROBE_BUDGET_EXHAUSTED)
-        if not self._slots.acquire(blocking=False):
+        if not self._slots.acquire(blocking=False, on_free=on_free):
             return None
         if self._host is not None:
-            if not self._host.acquire(blocking=False):
+            if not self._host.acquire(blocking=False, on_free=on_free):
                 self._slots.release()
                 self._begin_host_wait()
                 return None

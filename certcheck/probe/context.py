@@ -46,6 +46,8 @@ class Slots:
 
     The probe driver takes slots without blocking thousands of times per second;
     ``threading.BoundedSemaphore`` goes through a Python-level Condition each time.
+    A non-blocking taker that found none free may leave ``on_free``: it is called once,
+    at the next release, so the driver sleeps until then instead of polling.
     """
 
     def __init__(self, limit: int) -> None:
@@ -54,13 +56,21 @@ class Slots:
         self._lock = threading.Lock()
         self._freed = threading.Condition(self._lock)
         self._waiters = 0
+        self._on_free: dict[Callable[[], None], None] = {}
 
-    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+    def acquire(
+        self,
+        blocking: bool = True,
+        timeout: float | None = None,
+        on_free: Callable[[], None] | None = None,
+    ) -> bool:
         with self._lock:
             if self._free > 0:
                 self._free -= 1
                 return True
             if not blocking:
+                if on_free is not None:
+                    self._on_free[on_free] = None
                 return False
             self._waiters += 1
             try:
@@ -78,6 +88,9 @@ class Slots:
             self._free += 1
             if self._waiters:
                 self._freed.notify()
+            callbacks, self._on_free = self._on_free, {}
+        for callback in callbacks:
+            callback()
 
     def __enter__(self) -> bool:
         return self.acquire()

@@ -37,9 +37,6 @@ T = TypeVar("T")
 #: returns its result.
 Plan = Generator[Any, Any, T]
 
-#: How often a plan waiting for a slot held elsewhere (another target on the same
-#: address under --per-host, the real handshake's thread) looks again.
-SLOT_POLL_SECONDS = 0.005
 #: The longest the loop sleeps without looking at the clock.
 _TICK = 0.5
 
@@ -164,6 +161,10 @@ class Driver:
         self._waker_r.close()
         self._waker_w.close()
 
+    def _slot_freed(self) -> None:
+        """A slot some exchange waits for was released (on any thread): look again."""
+        self.call_soon(_nothing)
+
     def _drain_waker(self) -> None:
         try:
             while self._waker_r.recv(4096):
@@ -251,7 +252,7 @@ class Driver:
                     start: float | None = now
                 else:
                     try:
-                        start = budget.try_open()
+                        start = budget.try_open(self._slot_freed)
                     except BudgetExhausted as exc:
                         queue.popleft()
                         self._ready.append((task, Exchange(stop="budget", why=str(exc)), None))
@@ -297,11 +298,16 @@ class Driver:
     def _wait(self) -> float:
         now = time.monotonic()
         wait = _TICK
-        if self._waiting:
-            wait = SLOT_POLL_SECONDS
+        for budget in self._waiting:
+            if budget is not None:  # its deadline passes while it waits: answer "budget"
+                wait = min(wait, budget.deadline - now)
         if self._scheduled:
             wait = min(wait, min(at for at, _job in self._scheduled) - now)
         deadline = self._loop.next_deadline()
         if deadline is not None:
             wait = min(wait, deadline - now)
         return max(wait, 0.0)
+
+
+def _nothing() -> None:
+    """Called on the driver's thread to wake it (see :meth:`Driver._slot_freed`)."""

@@ -517,3 +517,41 @@ def test_call_soon_from_another_thread_wakes_an_idle_driver() -> None:
             assert latency < 0.1, latency
     finally:
         driver.close()
+
+
+# -- waiting for a slot held by another thread -----------------------------------------------
+
+
+@pytest.mark.parametrize("per_host", [False, True])
+def test_an_exchange_waiting_for_a_slot_starts_when_another_thread_frees_it(
+    server, per_host: bool
+) -> None:
+    """The driver sleeps until the slot is released (no polling) and then starts at once:
+    well before its fallback tick of half a second."""
+    context = ScanContext(per_host=1) if per_host else None
+    budget = ConnectionBudget(1, context=context, address=server.address)
+    released_at: list[float] = []
+    held = threading.Event()
+
+    def hold() -> None:
+        with budget.slot():  # as the real handshake's thread takes it
+            held.set()
+            time.sleep(0.7)
+            released_at.append(time.monotonic())
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert held.wait(2)
+    started_at: list[float] = []
+
+    def plan() -> Plan[Exchange]:
+        answer = yield ask(server.address, "after", budget=budget)
+        started_at.append(time.monotonic())
+        return answer
+
+    answer = drive(plan())
+    holder.join(2)
+    assert answer.stop == "done" and answer.data == b"after\n"
+    assert budget.opened == 2
+    # answered within 0.25 s of the release: the exchange itself takes a few ms
+    assert 0 <= started_at[0] - released_at[0] < 0.25
