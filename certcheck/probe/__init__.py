@@ -1,12 +1,17 @@
 """The probe: the only part of certcheck that opens sockets.
 
 :func:`probe_target` resolves a target once, performs one real handshake for
-the certificate chain and, in parallel, one raw ClientHello per protocol
+the certificate chain and, beside it, one raw ClientHello per protocol
 version; then it enumerates cipher suites and groups of every accepted
 version, asks for SSLv2 and fetches the leaf sent without SNI.  All
 connections to the target share one :class:`ConnectionBudget` (at most
 ``max_connections`` at once, counted in ``facts.connections``).  Whatever goes
 wrong becomes a :class:`ScanError` (or a ``protocol_errors`` note) on the facts.
+
+Every probe is a *plan* (:mod:`certcheck.probe.driver`): :func:`probe_plan` is the
+whole target, and a scan runs the plans of all its targets on one driver thread
+(:mod:`certcheck.probe.fleet`); the blocking functions (``probe_target``,
+``probe_version``, ``enumerate_ciphers``...) run one plan on the calling thread.
 """
 
 from __future__ import annotations
