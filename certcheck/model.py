@@ -67,7 +67,8 @@ class Target:
         return f"{host}:{self.port}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # every field is a str, int or None: no copy needed (asdict deep-copies each one)
+        return {name: getattr(self, name) for name in _TARGET_FIELDS}
 
     @classmethod
     def from_dict(cls, data: Any) -> Target:
@@ -80,6 +81,8 @@ class Target:
             raise FieldError(("port",), f"expected a port from 1 to 65535, got {quote(port)}")
         return cls(**fields)
 
+
+_TARGET_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Target))
 
 @dataclass
 class ScanError:

@@ -37,7 +37,7 @@ def emit(
     """
     code = exit_code(results, fail_on.value) if code is None else code
     files = files or report_files(json_out)
-    if files.needs_document:
+    if files.needs_document_after(jsonl_done):  # a streamed --jsonl needs no document
         document = jsondoc.results_document(
             results,
             now=now,

@@ -133,12 +133,13 @@ class ConnectionBudget:
         :meth:`stop_waiting` if the caller gives up while waiting.  Every instant returned
         must be followed by one :meth:`close_slot`.
         """
-        with self._lock:
-            if self._host_waiters:
-                # A --per-host wait still going on is not charged: credit it so far.
-                now = time.monotonic()
-                self.deadline += now - self._waiting_since
-                self._waiting_since = now
+        if self._host_waiters:  # read without the lock: only a hint, checked under it
+            with self._lock:
+                if self._host_waiters:
+                    # A --per-host wait still going on is not charged: credit it so far.
+                    now = time.monotonic()
+                    self.deadline += now - self._waiting_since
+                    self._waiting_since = now
         if self.expired():
             raise BudgetExhausted(PROBE_BUDGET_EXHAUSTED)
         if not self._slots.acquire(blocking=False, on_free=on_free):
@@ -188,6 +189,8 @@ class ConnectionBudget:
 
     def stop_waiting(self) -> None:
         """End a --per-host wait begun by :meth:`try_open` (crediting it); else nothing."""
+        if not self._polling_host:  # read without the lock: only this budget's driver sets it
+            return
         with self._lock:
             if not self._polling_host:
                 return

@@ -26,7 +26,7 @@ from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from certcheck.probe.budget import BudgetExhausted, ConnectionBudget
 from certcheck.probe.reactor import Exchange, ExchangeLoop, Job, numeric_address
@@ -41,12 +41,11 @@ Plan = Generator[Any, Any, T]
 _TICK = 0.5
 
 
-@dataclass(frozen=True)
-class Ask:
+class Ask(NamedTuple):
     """One raw exchange (see :func:`certcheck.probe.wire.exchange`): answered by an Exchange.
 
     ``timeout`` bounds the exchange from when its slot is granted, cut short by the
-    budget's overall deadline.
+    budget's overall deadline.  (A tuple: one is made per connection.)
     """
 
     address: tuple
@@ -71,7 +70,7 @@ class Await:
     future: Future[Any]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Task:
     gen: Plan[Any]
     parent: _Task | None = None

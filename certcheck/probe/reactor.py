@@ -33,7 +33,7 @@ LINGER_SECONDS = 0.25
 LINGER_BYTES = 256 * 1024
 
 
-@dataclass
+@dataclass(slots=True)
 class Exchange:
     """How one exchange ended.
 
@@ -112,7 +112,7 @@ _EPOLL_IN = getattr(select, "EPOLLIN", 0)
 _EPOLL_OUT = getattr(select, "EPOLLOUT", 0)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Job:
     """One exchange in flight; ``on_close(job)`` is called once, when its socket is closed."""
 

@@ -54,6 +54,12 @@ class ReportFiles:
     def needs_document(self) -> bool:
         return any((self.json, self.html, self.jsonl, self.junit, self.sarif))
 
+    def needs_document_after(self, jsonl_done: bool) -> bool:
+        """Whether a document must be built once ``--jsonl`` was (or was not) streamed."""
+        return any((self.json, self.html, self.junit, self.sarif)) or (
+            bool(self.jsonl) and not jsonl_done
+        )
+
     def check(self) -> None:
         """Reject bad choices before any work is done (OutputError names the option)."""
         if self.lang not in i18n.languages():

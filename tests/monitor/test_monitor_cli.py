@@ -243,13 +243,15 @@ def test_overlapping_runs_exit_with_a_clear_message_or_wait(cli, certcheck_cmd, 
     good = serve(ca, "good.example.test")
     try:
         path = tmp_path / "certcheck.toml"
-        path.write_text(
-            config_text(
-                [("hang.example.test", hanging.port)],
-                'path = "history.db"',
-                ca_file=tmp_path / "ca.pem",
-            )  # timeout 3 s: the first run spends about 6 s on the hanging server
+        text = config_text(
+            [("hang.example.test", hanging.port)],
+            'path = "history.db"',
+            ca_file=tmp_path / "ca.pem",
         )
+        # timeout 6 s: the first run spends about 12 s on the hanging server, so it is
+        # surely still going when the second run starts on a loaded CI machine (with 3 s
+        # it once ended first there)
+        path.write_text(text.replace("timeout = 3.0", "timeout = 6.0"))
         def locked() -> bool:  # the run's own lock file: history.db.lock.<its target set>
             return any("pid" in f.read_text() for f in tmp_path.glob("history.db.lock.*"))
 
