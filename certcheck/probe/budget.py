@@ -100,19 +100,11 @@ class ConnectionBudget:
                 rate = self.context.rate if self.context else None
                 if rate is not None and not rate.acquire(self.deadline):
                     raise BudgetExhausted(f"{PROBE_BUDGET_EXHAUSTED} waiting for --rate")
-                with self._lock:
-                    self.opened += 1
-                    self._active += 1
-                    self.peak = max(self.peak, self._active)
-                if self.context and self.address:
-                    self.context.opened(self.address, 1)
+                self._count(1)
                 try:
                     yield
                 finally:
-                    with self._lock:
-                        self._active -= 1
-                    if self.context and self.address:
-                        self.context.opened(self.address, -1)
+                    self._count(-1)
             finally:
                 if self._host is not None:
                     self._host.release()
@@ -158,21 +150,23 @@ class ConnectionBudget:
                 self._release_shared()
                 raise BudgetExhausted(f"{PROBE_BUDGET_EXHAUSTED} waiting for --rate")
             start = at
-        with self._lock:
-            self.opened += 1
-            self._active += 1
-            self.peak = max(self.peak, self._active)
-        if self.context and self.address:
-            self.context.opened(self.address, 1)
+        self._count(1)
         return start
 
     def close_slot(self) -> None:
         """Give back a slot taken by :meth:`try_open`."""
-        with self._lock:
-            self._active -= 1
-        if self.context and self.address:
-            self.context.opened(self.address, -1)
+        self._count(-1)
         self._release_shared()
+
+    def _count(self, delta: int) -> None:
+        """A connection opens (+1: counted in ``opened``) or ends (-1), here and per address."""
+        with self._lock:
+            if delta > 0:
+                self.opened += 1
+            self._active += delta
+            self.peak = max(self.peak, self._active)
+        if self.context and self.address:
+            self.context.opened(self.address, delta)
 
     def _release_shared(self) -> None:
         if self._host is not None:

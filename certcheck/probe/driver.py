@@ -113,9 +113,8 @@ class Driver:
         self._waiting: dict[ConnectionBudget | None, deque[tuple[_Task, Ask]]] = {}
         #: exchanges holding a slot whose start --rate puts later: (instant, job)
         self._scheduled: list[tuple[float, Job]] = []
-        #: plans started and not finished; futures awaited and not done
+        #: plans started and not finished
         self.roots = 0
-        self._awaiting = 0
         self._calls: deque[Callable[[], None]] = deque()
         self._calls_lock = threading.Lock()
         self._waker_r, self._waker_w = socket.socketpair()
@@ -194,7 +193,6 @@ class Driver:
                 queue = self._waiting[wanted.budget] = deque()
             queue.append((task, wanted))
         elif isinstance(wanted, Await):
-            self._awaiting += 1
             wanted.future.add_done_callback(partial(self._future_done, task))
         elif isinstance(wanted, Together):
             if not wanted.plans:
@@ -212,7 +210,6 @@ class Driver:
         """On the thread that finished ``future``: resume ``task`` on the driver's."""
 
         def resume() -> None:
-            self._awaiting -= 1
             try:
                 self._ready.append((task, future.result(), None))
             except BaseException as exc:  # noqa: BLE001 - thrown into the waiting plan

@@ -53,16 +53,6 @@ class _Failed:
 _END = object()
 
 
-class _Either:
-    """``is_set()`` of two events, either one."""
-
-    def __init__(self, first: threading.Event, second: threading.Event) -> None:
-        self._first, self._second = first, second
-
-    def is_set(self) -> bool:
-        return self._first.is_set() or self._second.is_set()
-
-
 class _Feeder:
     """The driver thread's side: start targets while there is room, hand results over."""
 
@@ -71,14 +61,14 @@ class _Feeder:
         targets: Iterable[Target],
         workers: int,
         start: Callable[[Target], Plan[ServerFacts]],
-        stop: _Either,
+        stopped: Callable[[], bool],
     ) -> None:
         self.driver = Driver()
         self.results: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._source = enumerate(targets)
         self._workers = workers
         self._start = start
-        self._stop = stop
+        self._stopped = stopped
         self._outstanding = 0  # started, not yet taken by the consumer
         self._exhausted = False
         #: what the targets iterable raised: handed over after the targets already running
@@ -97,10 +87,10 @@ class _Feeder:
             self.results.put(_END)
 
     def _finished(self) -> bool:
-        return (self._exhausted or self._stop.is_set()) and self.driver.roots == 0
+        return (self._exhausted or self._stopped()) and self.driver.roots == 0
 
     def feed(self) -> None:
-        while not self._exhausted and not self._stop.is_set():
+        while not self._exhausted and not self._stopped():
             if self._outstanding >= self._workers:
                 return
             try:
@@ -147,13 +137,12 @@ def probe_many(
     """
     context = context or ScanContext()
     stop = stop or threading.Event()
-    halt = threading.Event()
-    both = _Either(stop, halt)
+    halt = threading.Event()  # the consumer closed the iterator
     feeder = _Feeder(
         targets,
         max(1, concurrency),
         lambda target: target_plan(target, timeout, max_connections, context, post_probe),
-        both,
+        lambda: stop.is_set() or halt.is_set(),
     )
     thread = threading.Thread(target=feeder.run, name="certcheck-driver", daemon=True)
     thread.start()

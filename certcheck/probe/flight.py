@@ -24,6 +24,7 @@ from certcheck.probe.hello import (
     ALERT_NAMES,
     EXT_SCT,
     HelloAnswer,
+    LastParse,
     answer_from_exchange,
     build_client_hello,
     parse_server_hello,
@@ -250,11 +251,10 @@ def flight_plan(
 ) -> Plan[FlightAnswer]:
     """Send ``hello`` and read until message type ``want`` is complete or the flight ends."""
 
-    last: list[tuple[bytes, Flight]] = []  # the last parse, so the answer is parsed once
+    parse = LastParse(parse_flight)
 
     def done(data: bytes) -> bool:
-        flight = parse_flight(data)
-        last[:] = [(data, flight)]
+        flight = parse(data)
         if flight.ended or flight.get(want) is not None:
             return True
         if want == CERTIFICATE and flight.pending[:1] == bytes([CERTIFICATE]):
@@ -262,7 +262,9 @@ def flight_plan(
         return False
 
     result = yield from ask(address, hello, timeout, done, MAX_FLIGHT, budget)
-    flight = last[0][1] if last and last[0][0] is result.data else parse_flight(result.data)
+    flight = parse.last(result.data)
+    if flight is None:
+        flight = parse_flight(result.data)
     return FlightAnswer(answer_from_exchange(result, version), flight)
 
 

@@ -16,8 +16,10 @@ import os
 import random
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Generic, TypeVar
 
 from certcheck.core.tls import (
     CIPHER_NAMES,
@@ -429,22 +431,27 @@ def handshake_complete(data: bytes) -> bool:
     return parse_server_answer(data).error_kind != "truncated"
 
 
-class AnswerReader:
-    """:func:`handshake_complete` that keeps its last parse, so the answer is parsed once."""
+P = TypeVar("P")
 
-    __slots__ = ("_answer", "_data")
 
-    def __init__(self) -> None:
+class LastParse(Generic[P]):
+    """A parser that keeps its last result: an exchange's ``done`` parses what has come
+    so far, and the final bytes need not be parsed again afterwards."""
+
+    __slots__ = ("_data", "_parse", "_parsed")
+
+    def __init__(self, parse: Callable[[bytes], P]) -> None:
+        self._parse = parse
         self._data: bytes | None = None
-        self._answer: HelloAnswer | None = None
+        self._parsed: P | None = None
 
-    def complete(self, data: bytes) -> bool:
-        self._data, self._answer = data, parse_server_answer(data)
-        return self._answer.error_kind != "truncated"
+    def __call__(self, data: bytes) -> P:
+        self._data, self._parsed = data, self._parse(data)
+        return self._parsed
 
-    def parsed(self, data: bytes) -> HelloAnswer | None:
-        """The parse of ``data`` if it was the last one seen, else None."""
-        return self._answer if data is self._data else None
+    def last(self, data: bytes) -> P | None:
+        """The parse of ``data`` if it was the last one made, else None."""
+        return self._parsed if data is self._data else None
 
 
 def answer_from_exchange(
@@ -455,7 +462,7 @@ def answer_from_exchange(
     Silence or a lost route says nothing (``accepted=None``); hanging up on our
     hello is a refusal.  With ``version``, a ServerHello for another version
     is not acceptance.  ``parsed`` is ``parse_server_answer(result.data)`` when the
-    caller has it already (see :class:`AnswerReader`).
+    caller has it already (see :class:`LastParse`).
     """
     if result.stop == "budget":
         return HelloAnswer(None, result.why, error_kind="timeout")
@@ -491,9 +498,13 @@ def version_plan(
 ) -> Plan[HelloAnswer]:
     """The plan of :func:`probe_version`."""
     hello = build_client_hello(version, sni, cipher_suites, groups, key_share=key_share)
-    reader = AnswerReader()
-    result = yield from ask(address, hello, timeout, reader.complete, _MAX_READ, budget)
-    return answer_from_exchange(result, version, reader.parsed(result.data))
+    parse = LastParse(parse_server_answer)
+
+    def complete(data: bytes) -> bool:  # handshake_complete, keeping the parse
+        return parse(data).error_kind != "truncated"
+
+    result = yield from ask(address, hello, timeout, complete, _MAX_READ, budget)
+    return answer_from_exchange(result, version, parse.last(result.data))
 
 
 def probe_version(

@@ -52,7 +52,7 @@ class ReportFiles:
 
     @property
     def needs_document(self) -> bool:
-        return any((self.json, self.html, self.jsonl, self.junit, self.sarif))
+        return self.needs_document_after(jsonl_done=False)
 
     def needs_document_after(self, jsonl_done: bool) -> bool:
         """Whether a document must be built once ``--jsonl`` was (or was not) streamed."""

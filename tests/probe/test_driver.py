@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from threadkit import within
 
 from certcheck.probe.budget import BudgetExhausted, ConnectionBudget
 from certcheck.probe.context import ScanContext
@@ -137,24 +138,9 @@ def server() -> Iterator[DelayServer]:
         srv.stop()
 
 
-def drive(plan: Plan[Any], within: float = 5.0) -> Any:
+def drive(plan: Plan[Any], limit: float = 5.0) -> Any:
     """``run(plan)``, on a thread of its own so that a driver that hangs fails the test."""
-    outcome: list[tuple[Any, BaseException | None]] = []
-
-    def go() -> None:
-        try:
-            outcome.append((run(plan), None))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test
-            outcome.append((None, exc))
-
-    thread = threading.Thread(target=go, daemon=True)
-    thread.start()
-    thread.join(within)
-    assert outcome, f"run() did not finish within {within} s"
-    value, error = outcome[0]
-    if error is not None:
-        raise error
-    return value
+    return within(limit, lambda: run(plan), "run()")
 
 
 def line_done(data: bytes) -> bool:

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterable, Iterator
 
 import pytest
 from test_engine import SAMPLES, CountingTLSServer, RawServer
+from threadkit import within
 
 from certcheck.localserver import ServerSpec
 from certcheck.model import ServerFacts, Target
 from certcheck.probe.fleet import probe_many
-
-T = TypeVar("T")
 
 DRIVER_THREAD = "certcheck-driver"
 
@@ -64,26 +62,6 @@ class Recorded:
             yield target
         if self._fail_after is not None and self._fail_after >= len(self._targets):
             raise ValueError("bad target line at the end")
-
-
-def within(seconds: float, body: Callable[[], T]) -> T:
-    """``body()`` on a thread of its own: a scan that hangs fails the test instead."""
-    outcome: list[tuple[Any, BaseException | None]] = []
-
-    def go() -> None:
-        try:
-            outcome.append((body(), None))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test
-            outcome.append((None, exc))
-
-    thread = threading.Thread(target=go, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert outcome, f"the scan did not end within {seconds} s"
-    value, error = outcome[0]
-    if error is not None:
-        raise error
-    return value
 
 
 def driver_threads() -> set[threading.Thread]:
