@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from certcheck.model import PROBE_BUDGET_EXHAUSTED
-from certcheck.probe.context import ScanContext, Slots
+from certcheck.probe.context import ScanContext, Slots, address_key
 
 
 class BudgetExhausted(Exception):
@@ -40,6 +40,8 @@ class ConnectionBudget:
         self.context = context
         self.address = address
         self._host = context.host_slots(address) if context and address else None
+        #: what the context counts this server's connections under (None: not counted)
+        self._key = address_key(address) if context and address else None
         self._slots = Slots(limit)
         self._lock = threading.Lock()
         #: connection attempts made so far
@@ -165,8 +167,8 @@ class ConnectionBudget:
                 self.opened += 1
             self._active += delta
             self.peak = max(self.peak, self._active)
-        if self.context and self.address:
-            self.context.opened(self.address, delta)
+        if self._key is not None:
+            self.context.opened_key(self._key, delta)  # type: ignore[union-attr]
 
     def _release_shared(self) -> None:
         if self._host is not None:

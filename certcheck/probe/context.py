@@ -159,7 +159,10 @@ class ScanContext:
             return self._hosts[key]
 
     def opened(self, address: tuple, delta: int) -> None:
-        key = address_key(address)
+        self.opened_key(address_key(address), delta)
+
+    def opened_key(self, key: str, delta: int) -> None:
+        """:meth:`opened` for an address already turned into its :func:`address_key`."""
         with self._lock:
             self._active[key] = self._active.get(key, 0) + delta
             self.peak_per_host = max(self.peak_per_host, self._active[key])

@@ -18,6 +18,7 @@ would; :func:`run` drives one plan on the calling thread.
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
@@ -111,6 +112,15 @@ class Driver:
         self._ready: deque[tuple[_Task, Any, BaseException | None]] = deque()
         #: exchanges waiting for a connection slot, per budget, first asked first
         self._waiting: dict[ConnectionBudget | None, deque[tuple[_Task, Ask]]] = {}
+        #: budgets whose waiting exchanges may get a slot now: new asks, or a slot was freed.
+        #: Only these are tried, not every waiting budget after every poll.
+        self._dirty: set[ConnectionBudget | None] = set()
+        #: per waiting budget: its ``on_free`` callback (one, so Slots keeps it once)
+        self._freers: dict[ConnectionBudget, Callable[[], None]] = {}
+        #: the earliest deadline of a waiting budget: then they are all tried (and answered
+        #: "budget" if it has passed)
+        self._sweep_at = math.inf
+        self._thread: int | None = None
         #: exchanges holding a slot whose start --rate puts later: (instant, job)
         self._scheduled: list[tuple[float, Job]] = []
         #: plans started and not finished
@@ -140,6 +150,7 @@ class Driver:
 
     def run_until(self, finished: Callable[[], bool]) -> None:
         """Drive the plans until ``finished()`` is true (checked after every step)."""
+        self._thread = threading.get_ident()
         while not finished():
             while self._ready:
                 self._resume(*self._ready.popleft())
@@ -159,9 +170,19 @@ class Driver:
         self._waker_r.close()
         self._waker_w.close()
 
-    def _slot_freed(self) -> None:
-        """A slot some exchange waits for was released (on any thread): look again."""
-        self.call_soon(_nothing)
+    def _freer(self, budget: ConnectionBudget) -> Callable[[], None]:
+        """``budget``'s ``on_free``: a slot it waits for was released (on any thread)."""
+        freer = self._freers.get(budget)
+        if freer is None:
+
+            def freer() -> None:
+                if threading.get_ident() == self._thread:
+                    self._dirty.add(budget)  # the usual case: released by this loop
+                else:
+                    self.call_soon(partial(self._dirty.add, budget))
+
+            self._freers[budget] = freer
+        return freer
 
     def _drain_waker(self) -> None:
         try:
@@ -188,10 +209,14 @@ class Driver:
             self._finish(task, None, exc)
             return
         if isinstance(wanted, Ask):
-            queue = self._waiting.get(wanted.budget)
+            budget = wanted.budget
+            queue = self._waiting.get(budget)
             if queue is None:
-                queue = self._waiting[wanted.budget] = deque()
+                queue = self._waiting[budget] = deque()
+                if budget is not None and budget.deadline < self._sweep_at:
+                    self._sweep_at = budget.deadline
             queue.append((task, wanted))
+            self._dirty.add(budget)
         elif isinstance(wanted, Await):
             wanted.future.add_done_callback(partial(self._future_done, task))
         elif isinstance(wanted, Together):
@@ -241,14 +266,26 @@ class Driver:
             self._scheduled = [entry for entry in self._scheduled if entry[0] > now]
             for _at, job in due:
                 self._loop.start(job)
-        for budget, queue in list(self._waiting.items()):
+        if now >= self._sweep_at:  # a waiting budget's deadline: try them all
+            self._dirty.update(self._waiting)
+            self._sweep_at = math.inf
+            for budget in self._waiting:
+                if budget is not None and budget.deadline < self._sweep_at:
+                    self._sweep_at = budget.deadline  # (a --per-host wait moves it later)
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, set()
+        for budget in dirty:
+            queue = self._waiting.get(budget)
+            if queue is None:
+                continue
             while queue:
                 task, ask = queue[0]
                 if budget is None:
                     start: float | None = now
                 else:
                     try:
-                        start = budget.try_open(self._slot_freed)
+                        start = budget.try_open(self._freer(budget))
                     except BudgetExhausted as exc:
                         queue.popleft()
                         self._ready.append((task, Exchange(stop="budget", why=str(exc)), None))
@@ -259,6 +296,8 @@ class Driver:
                 self._launch(task, ask, start)
             if not queue:
                 del self._waiting[budget]
+                if budget is not None:
+                    self._freers.pop(budget, None)
 
     def _launch(self, task: _Task, ask: Ask, start: float) -> None:
         try:
@@ -293,10 +332,8 @@ class Driver:
 
     def _wait(self) -> float:
         now = time.monotonic()
-        wait = _TICK
-        for budget in self._waiting:
-            if budget is not None:  # its deadline passes while it waits: answer "budget"
-                wait = min(wait, budget.deadline - now)
+        # A waiting budget's deadline passes while it waits: answer "budget" then.
+        wait = min(_TICK, self._sweep_at - now)
         if self._scheduled:
             wait = min(wait, min(at for at, _job in self._scheduled) - now)
         deadline = self._loop.next_deadline()
@@ -304,6 +341,3 @@ class Driver:
             wait = min(wait, deadline - now)
         return max(wait, 0.0)
 
-
-def _nothing() -> None:
-    """Called on the driver's thread to wake it (see :meth:`Driver._slot_freed`)."""

@@ -17,6 +17,8 @@ An exchange ends exactly as :class:`certcheck.probe.wire.Exchange` describes (th
 from __future__ import annotations
 
 import errno
+import heapq
+import itertools
 import os
 import select
 import selectors
@@ -92,13 +94,16 @@ class _Poller:
             assert self._selector is not None
             self._selector.unregister(fd)
 
-    def poll(self, wait: float) -> list[object]:
+    def poll(self, wait: float) -> list[tuple[int, int]]:
+        """``(fd, mask)`` of the ready descriptors; :meth:`get` gives their objects."""
         if self._epoll is not None:
-            events = self._epoll.poll(wait)
-            return [self._objects[fd] for fd, _mask in events if fd in self._objects]
+            return self._epoll.poll(wait)
         assert self._selector is not None
-        found = self._selector.select(wait)
-        return [self._objects[key.fd] for key, _mask in found if key.fd in self._objects]
+        return [(key.fd, mask) for key, mask in self._selector.select(wait)]
+
+    def get(self, fd: int) -> object:
+        """What ``fd`` was registered with; None once unregistered (by an earlier event)."""
+        return self._objects.get(fd)
 
     def close(self) -> None:
         if self._epoll is not None:
@@ -142,6 +147,12 @@ class ExchangeLoop:
         self._poller = _Poller()
         self._jobs: set[Job] = set()
         self._watched: dict[int, Callable[[], None]] = {}
+        #: (instant, tie-break, job): when each job times out or stops lingering.  An
+        #: entry goes stale when its job moves on; stale ones are dropped when they come
+        #: up.  A loop holds a hundred jobs and polls a few times per connection: scanning
+        #: them all on every poll was a tenth of the driver's time.
+        self._timers: list[tuple[float, int, Job]] = []
+        self._tie = itertools.count()
 
     def watch(self, sock: socket.socket, on_readable: Callable[[], None]) -> None:
         """Call ``on_readable()`` whenever ``sock`` (not an exchange: a waker) is readable."""
@@ -158,13 +169,27 @@ class ExchangeLoop:
 
     def next_deadline(self) -> float | None:
         """The earliest instant at which a job times out or stops lingering."""
-        times = [j.linger_until if j.state == "lingering" else j.deadline for j in self._jobs]
-        return min(times) if times else None
+        timers = self._timers
+        while timers and not _live(timers[0]):
+            heapq.heappop(timers)
+        return timers[0][0] if timers else None
+
+    def _time(self, job: Job, when: float) -> None:
+        timers = self._timers
+        if len(timers) > 2 * len(self._jobs) + 64:
+            # Mostly stale (closed jobs' deadlines): rebuild, so they hold no job alive.
+            timers[:] = [entry for entry in timers if _live(entry)]
+            heapq.heapify(timers)
+        heapq.heappush(timers, (when, next(self._tie), job))
 
     def poll(self, wait: float) -> None:
         """Wait at most ``wait`` seconds for socket events, act on them, end what expired."""
         if self._jobs or self._watched:
-            for job in self._poller.poll(max(wait, 0.0)):
+            poller = self._poller
+            for fd, _mask in poller.poll(max(wait, 0.0)):
+                job = poller.get(fd)
+                if job is None:
+                    continue
                 if not isinstance(job, Job):
                     job()
                     continue
@@ -179,6 +204,7 @@ class ExchangeLoop:
 
     def start(self, job: Job) -> None:
         self._jobs.add(job)
+        self._time(job, job.deadline)
         try:
             sock = socket.socket(job.family, socket.SOCK_STREAM)
         except OSError as exc:
@@ -282,6 +308,7 @@ class ExchangeLoop:
             self._poller.want_read(job.sock.fileno())
         job.state = "lingering"
         job.linger_until = time.monotonic() + LINGER_SECONDS
+        self._time(job, job.linger_until)
 
     def _linger(self, job: Job) -> None:
         assert job.sock is not None
@@ -296,7 +323,12 @@ class ExchangeLoop:
             self._close(job)
 
     def _expire(self, now: float) -> None:
-        for job in list(self._jobs):
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            entry = heapq.heappop(timers)
+            if not _live(entry):
+                continue
+            job = entry[2]
             if job.state == "lingering":
                 if now >= job.linger_until:
                     self._close(job)
@@ -322,3 +354,11 @@ class ExchangeLoop:
         job.state = "closed"
         self._jobs.discard(job)
         job.on_close(job)
+
+
+def _live(entry: tuple[float, int, Job]) -> bool:
+    """Whether a timer entry is the one its job now waits for (not stale)."""
+    when, _tie, job = entry
+    if job.state == "closed":
+        return False
+    return when == (job.linger_until if job.state == "lingering" else job.deadline)
