@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -527,6 +528,12 @@ def _distrust_index() -> dict[str, tuple[DistrustEvent, ...]]:
         for sha, _ in event.certificates:
             index.setdefault(sha, []).append(event)
     return {sha: tuple(events) for sha, events in index.items()}
+
+
+def distrust_index() -> Mapping[str, tuple[DistrustEvent, ...]]:
+    """SHA-256 -> the distrust events that cover that certificate: the shared, cached index
+    (read it, do not change it; :func:`distrust_by_fingerprint` gives a copy)."""
+    return _distrust_index()
 
 
 def distrust_by_fingerprint() -> dict[str, list[DistrustEvent]]:

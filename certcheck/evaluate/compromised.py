@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from cryptography import x509
@@ -211,12 +211,14 @@ def _spki_sha256(cert: x509.Certificate) -> str | None:
     return hashlib.sha256(der).hexdigest()
 
 
-def _digests(cert: x509.Certificate) -> list[tuple[str, str]]:
+@lru_cache(maxsize=8192)
+def _digests(cert: x509.Certificate) -> tuple[tuple[str, str], ...]:
+    """(Cached, as certinfo.fingerprint is: a fleet's targets share their CAs.)"""
     found = [("sha256", fingerprint(cert)), ("sha1", cert.fingerprint(hashes.SHA1()).hex())]
     spki = _spki_sha256(cert)
     if spki is not None:
         found.append(("spki_sha256", spki))
-    return found
+    return tuple(found)
 
 
 _MATCHED_BY = {"sha256": "fingerprint", "sha1": "fingerprint", "spki_sha256": "public key"}

@@ -11,6 +11,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from certcheck.core.names import is_ip
+
 
 @dataclass
 class NameCheck:
@@ -61,10 +63,7 @@ def _wildcard_matches(pattern: str, host: str) -> bool:
 def check_host(host: str, dns_names: list[str], ip_names: list[str]) -> NameCheck:
     """Does any SAN entry cover ``host``?"""
     host = _norm(host)
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        ip = None
+    ip = ipaddress.ip_address(host) if is_ip(host) else None  # is_ip is cached
     if ip is not None:
         for entry in ip_names:
             if ipaddress.ip_address(entry) == ip:

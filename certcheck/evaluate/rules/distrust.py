@@ -22,7 +22,7 @@ from certcheck.catalog import Profile, make_finding
 from certcheck.evaluate.certinfo import iso
 from certcheck.evaluate.rules.registry import rule
 from certcheck.model import Finding
-from certcheck.platforms import DistrustEvent, DistrustRule, distrust_by_fingerprint
+from certcheck.platforms import DistrustEvent, DistrustRule, distrust_index
 
 if TYPE_CHECKING:
     from certcheck.evaluate.context import Context
@@ -133,7 +133,7 @@ def distrust_findings(
     ``table`` (sha256 -> events) replaces the shipped rules/distrusted_cas.toml index; tests use
     it to attach real events to generated CA certificates.
     """
-    index = distrust_by_fingerprint() if table is None else table
+    index = distrust_index() if table is None else table  # shared: no copy per target
     when = issuance(leaf, tls_scts)
     full: list[dict[str, Any]] = []
     after: dict[str, list[dict[str, Any]]] = {}
