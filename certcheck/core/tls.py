@@ -346,12 +346,14 @@ LEGACY_SUITES: list[int] = [
 
 def cipher_name(code: int) -> str:
     """IANA name of a suite, or its hex code when the table does not know it."""
-    return CIPHER_NAMES.get(code, f"0x{code:04X}")
+    name = CIPHER_NAMES.get(code)  # (no f-string formatted for the known ones)
+    return name if name is not None else f"0x{code:04X}"
 
 
 def group_name(code: int) -> str:
     """IANA name of a named group, or its hex code when unknown."""
-    return GROUPS.get(code, f"0x{code:04X}")
+    name = GROUPS.get(code)  # (no f-string formatted for the known ones)
+    return name if name is not None else f"0x{code:04X}"
 
 
 def default_suites(version: str) -> list[int]:

@@ -125,7 +125,8 @@ class HelloAnswer:
 
 def version_name(code: int) -> str:
     """``TLSv1.2`` for 0x0303, hex for anything unknown."""
-    return _VERSION_NAMES.get(code, f"0x{code:04X}")
+    name = _VERSION_NAMES.get(code)
+    return name if name is not None else f"0x{code:04X}"
 
 
 # --------------------------------------------------------------------------- build
@@ -189,16 +190,16 @@ def build_client_hello(
         key_share,
         sct,
     )
-    fresh = _FRESH.randbytes
-    body = offer.legacy_version + fresh(32)
+    fresh = _FRESH.randbytes(96)  # random, session id, key share: one draw
+    body = offer.legacy_version + fresh[:32]
     # A 32-byte legacy session id for 1.3 mimics real clients (middlebox compat).
-    body += (b"\x20" + fresh(32) if offer.tls13 else b"\x00") + offer.suites
+    body += (b"\x20" + fresh[32:64] if offer.tls13 else b"\x00") + offer.suites
     if offer.extensions is not None:
         exts = [_sni_extension(sni)] if sni else []
         exts.append(offer.extensions)
         if offer.tls13:
             # Any 32 bytes are a usable X25519 public value (RFC 7748 5).
-            share = _X25519_SHARE + fresh(32) if offer.x25519_share else b""
+            share = _X25519_SHARE + fresh[64:] if offer.x25519_share else b""
             exts.append(_ext(_EXT_KEY_SHARE, _u16(share)))
         # Handshake header (4) + body + extensions length (2) + extensions.
         size = 4 + len(body) + 2 + sum(len(e) for e in exts)
@@ -209,10 +210,6 @@ def build_client_hello(
     return offer.record_header + _u16(handshake)
 
 
-#: Fresh bytes for each hello's random, session id and key share.  They must differ
-#: from hello to hello, not be secret: no key is ever derived from a probe's hello
-#: (the handshake is never completed), so a seeded PRNG spares a syscall per field.
-_FRESH = random.Random(os.urandom(32))
 #: group x25519, 32 bytes of key_exchange (the bytes follow)
 _X25519_SHARE = struct.pack("!HH", _X25519, 32)
 
