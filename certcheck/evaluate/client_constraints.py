@@ -265,8 +265,26 @@ def certificate_policy(
     )
 
 
+#: (id(profile), version) -> (profile, its policy): the simulation asks once per client per
+#: target, and hashing a profile (a dataclass of tuples) costs more than building the policy.
+#: The entry holds the profile, so its id is not reused while the entry lives.
+_POLICIES: dict[tuple[int, str | None], tuple[ClientProfile, CertificatePolicy]] = {}
+
+
 def client_policy(profile: ClientProfile, version: str | None) -> CertificatePolicy:
     """The policy of ``profile`` on ``version`` (None: its highest protocol, not negotiated)."""
+    key = (id(profile), version)
+    entry = _POLICIES.get(key)
+    if entry is not None and entry[0] is profile:
+        return entry[1]
+    policy = _client_policy(profile, version)
+    if len(_POLICIES) >= 4096:
+        _POLICIES.clear()
+    _POLICIES[key] = (profile, policy)
+    return policy
+
+
+def _client_policy(profile: ClientProfile, version: str | None) -> CertificatePolicy:
     return certificate_policy(
         version=version or profile.protocols[-1],
         signature_algorithms=profile.signature_algorithms,

@@ -336,6 +336,13 @@ def _pick(ends: list[_End]) -> _End:
     return min(ends, key=lambda e: (_RANK.index(e.kind), -len(e.path)))
 
 
+#: (fingerprint of a certificate, fingerprint of a candidate issuer) -> whether it issued it,
+#: for every target of a scan: a fleet's chains share their intermediates and roots, and the
+#: name comparison before the signature check is most of the cost.  Bounded.
+_ISSUED: dict[tuple[str, str], bool] = {}
+_ISSUED_SIZE = 65536
+
+
 class ChainTrust:
     """Chain building for one served chain against any client's store, with caches."""
 
@@ -354,7 +361,6 @@ class ChainTrust:
         #: SCTs from the TLS extension (base64), for Chrome's SCT-dated anchor constraints
         self.tls_scts = list(tls_scts or [])
         self._issuance: dict[str, Issuance] = {}
-        self._issued: dict[tuple[str, str], bool] = {}
         self._candidates: dict[str, list[RootCandidate]] = {}
         self._outcomes: dict[
             tuple[str, tuple[int, ...] | None, bool, str, CertificatePolicy | None], TrustOutcome
@@ -364,9 +370,13 @@ class ChainTrust:
 
     def _issued_by(self, cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         key = (fingerprint(cert), fingerprint(issuer))
-        if key not in self._issued:
-            self._issued[key] = issued_by(cert, issuer)
-        return self._issued[key]
+        known = _ISSUED.get(key)
+        if known is None:
+            known = issued_by(cert, issuer)
+            if len(_ISSUED) >= _ISSUED_SIZE:
+                _ISSUED.clear()
+            _ISSUED[key] = known
+        return known
 
     def candidates(self, cert: x509.Certificate) -> list[RootCandidate]:
         """Roots (certifi, --ca-file, platform tables) that may have issued ``cert``."""

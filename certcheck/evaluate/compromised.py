@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 from cryptography import x509
@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from certcheck.catalog import read_data
-from certcheck.evaluate.certinfo import fingerprint
+from certcheck.evaluate.certinfo import by_identity, fingerprint
 
 TABLE_FILE = "compromised_roots.toml"
 KINDS = frozenset({"key_disclosed", "interception"})
@@ -211,7 +211,7 @@ def _spki_sha256(cert: x509.Certificate) -> str | None:
     return hashlib.sha256(der).hexdigest()
 
 
-@lru_cache(maxsize=8192)
+@by_identity
 def _digests(cert: x509.Certificate) -> tuple[tuple[str, str], ...]:
     """(Cached, as certinfo.fingerprint is: a fleet's targets share their CAs.)"""
     found = [("sha256", fingerprint(cert)), ("sha1", cert.fingerprint(hashes.SHA1()).hex())]
