@@ -56,9 +56,17 @@ def resolve(target: Target, timeout: float, context: ScanContext | None = None) 
 
 def _resolve(target: Target, timeout: float) -> tuple:
     host = target.connect_addr or target.host
-    future = _RESOLVER.submit(socket.getaddrinfo, host, target.port, type=socket.SOCK_STREAM)
     try:
-        infos = future.result(timeout=timeout)
+        if is_ip(host) and "%" not in host:
+            # A literal needs no lookup: no thread hop (this runs on the probe's driver).
+            infos = socket.getaddrinfo(
+                host, target.port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+            )
+        else:
+            future = _RESOLVER.submit(
+                socket.getaddrinfo, host, target.port, type=socket.SOCK_STREAM
+            )
+            infos = future.result(timeout=timeout)
     except FutureTimeout as exc:
         raise ProbeError(ScanError("dns", f"DNS lookup of {host} timed out")) from exc
     except OSError as exc:

@@ -115,8 +115,6 @@ class Driver:
         #: budgets whose waiting exchanges may get a slot now: new asks, or a slot was freed.
         #: Only these are tried, not every waiting budget after every poll.
         self._dirty: set[ConnectionBudget | None] = set()
-        #: per waiting budget: its ``on_free`` callback (one, so Slots keeps it once)
-        self._freers: dict[ConnectionBudget, Callable[[], None]] = {}
         #: the earliest deadline of a waiting budget: then they are all tried (and answered
         #: "budget" if it has passed)
         self._sweep_at = math.inf
@@ -172,7 +170,7 @@ class Driver:
 
     def _freer(self, budget: ConnectionBudget) -> Callable[[], None]:
         """``budget``'s ``on_free``: a slot it waits for was released (on any thread)."""
-        freer = self._freers.get(budget)
+        freer = budget.waker  # one per budget, so Slots keeps it once however often it waits
         if freer is None:
 
             def freer() -> None:
@@ -181,7 +179,7 @@ class Driver:
                 else:
                     self.call_soon(partial(self._dirty.add, budget))
 
-            self._freers[budget] = freer
+            budget.waker = freer
         return freer
 
     def _drain_waker(self) -> None:
@@ -296,8 +294,6 @@ class Driver:
                 self._launch(task, ask, start)
             if not queue:
                 del self._waiting[budget]
-                if budget is not None:
-                    self._freers.pop(budget, None)
 
     def _launch(self, task: _Task, ask: Ask, start: float) -> None:
         try:

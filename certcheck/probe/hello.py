@@ -191,27 +191,28 @@ def build_client_hello(
         sct,
     )
     fresh = _FRESH.randbytes(96)  # random, session id, key share: one draw
-    body = offer.legacy_version + fresh[:32]
     # A 32-byte legacy session id for 1.3 mimics real clients (middlebox compat).
-    body += (b"\x20" + fresh[32:64] if offer.tls13 else b"\x00") + offer.suites
+    session = b"\x20" + fresh[32:64] if offer.tls13 else b"\x00"
+    body = offer.legacy_version + fresh[:32] + session + offer.suites
     if offer.extensions is not None:
-        exts = [_sni_extension(sni)] if sni else []
-        exts.append(offer.extensions)
+        exts = _sni_extension(sni) + offer.extensions if sni else offer.extensions
         if offer.tls13:
             # Any 32 bytes are a usable X25519 public value (RFC 7748 5).
-            share = _X25519_SHARE + fresh[64:] if offer.x25519_share else b""
-            exts.append(_ext(_EXT_KEY_SHARE, _u16(share)))
+            exts += _X25519_SHARE_EXT + fresh[64:] if offer.x25519_share else _EMPTY_SHARE_EXT
         # Handshake header (4) + body + extensions length (2) + extensions.
-        size = 4 + len(body) + 2 + sum(len(e) for e in exts)
+        size = 4 + len(body) + 2 + len(exts)
         if 0x100 <= size < 0x200:
-            exts.append(_ext(_EXT_PADDING, bytes(max(0x200 - size - 4, 1))))
-        body += _u16(b"".join(exts))
-    handshake = struct.pack("!B", _CLIENT_HELLO) + struct.pack("!I", len(body))[1:] + body
-    return offer.record_header + _u16(handshake)
+            exts += _ext(_EXT_PADDING, bytes(max(0x200 - size - 4, 1)))
+        body += len(exts).to_bytes(2, "big") + exts
+    handshake = (_CLIENT_HELLO << 24 | len(body)).to_bytes(4, "big") + body
+    return offer.record_header + len(handshake).to_bytes(2, "big") + handshake
 
 
 #: group x25519, 32 bytes of key_exchange (the bytes follow)
 _X25519_SHARE = struct.pack("!HH", _X25519, 32)
+#: the key_share extension with that one share (its 32 bytes follow), or with none
+_X25519_SHARE_EXT = struct.pack("!HHH", _EXT_KEY_SHARE, 2 + 36, 36) + _X25519_SHARE
+_EMPTY_SHARE_EXT = struct.pack("!HHH", _EXT_KEY_SHARE, 2, 0)
 
 
 @dataclass(frozen=True)
