@@ -7,7 +7,6 @@ reach third parties unasked.  Every fetch is bounded: size, time, hops.
 from __future__ import annotations
 
 import base64
-import http.client
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -51,6 +50,8 @@ def fetch_url(
     url: str, timeout: float, overrides: dict[tuple[str, int], str] | None = None
 ) -> bytes:
     """GET one http(s) URL with a total deadline and a size cap."""
+    import http.client  # only when a chain lacks an issuer: not at every start-up
+
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"unsupported AIA URL {url!r}")
@@ -88,6 +89,8 @@ def fetch_missing_issuers(
     max_hops: int = MAX_HOPS,
 ) -> AiaResult:
     """Follow caIssuers links upward from ``start`` until a self-signed CA or no link."""
+    import http.client
+
     from certcheck.evaluate.certinfo import aia_ca_issuers, is_self_signed
 
     result = AiaResult()

@@ -121,6 +121,10 @@ class _Poller:
             self._selector.close()
 
 
+#: a stream socket made non-blocking by socket() itself where the OS can (Linux): two
+#: fcntl calls fewer per connection
+_SOCK_NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
+_NONBLOCKING_STREAM = socket.SOCK_STREAM | _SOCK_NONBLOCK
 _EPOLL_IN = getattr(select, "EPOLLIN", 0)
 _EPOLL_OUT = getattr(select, "EPOLLOUT", 0)
 _EPOLL_FAILED = getattr(select, "EPOLLERR", 0) | getattr(select, "EPOLLHUP", 0)
@@ -218,12 +222,13 @@ class ExchangeLoop:
         self._jobs.add(job)
         self._time(job, job.deadline)
         try:
-            sock = socket.socket(job.family, socket.SOCK_STREAM)
+            sock = socket.socket(job.family, _NONBLOCKING_STREAM)
         except OSError as exc:
             job.stop, job.connect_error = "connect", exc
             self._finish(job)
             return
-        sock.setblocking(False)
+        if not _NONBLOCKING_STREAM & _SOCK_NONBLOCK:
+            sock.setblocking(False)
         job.sock = sock
         code = sock.connect_ex(job.sockaddr)
         if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
