@@ -55,9 +55,9 @@ class ConnectionBudget:
         self._waiting_since = 0.0
         #: a non-blocking caller is waiting for a --per-host slot (see try_open)
         self._polling_host = False
-        #: the ``on_free`` callback of the driver that runs this budget's exchanges (it
-        #: keeps it here, made once, so the slots hold it once however often it waits)
-        self.waker: Callable[[], None] | None = None
+        #: (driver, its ``on_free`` callback) of the driver that runs this budget's exchanges
+        #: (kept here, made once, so the slots hold it once however often it waits)
+        self.waker: tuple[object, Callable[[], None]] | None = None
 
     def remaining(self) -> float:
         """Seconds left before the overall deadline (inf when there is none)."""

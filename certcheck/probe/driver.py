@@ -118,6 +118,7 @@ class Driver:
         #: the earliest deadline of a waiting budget: then they are all tried (and answered
         #: "budget" if it has passed)
         self._sweep_at = math.inf
+        self._next_sweep = 0.0
         self._thread: int | None = None
         #: exchanges holding a slot whose start --rate puts later: (instant, job)
         self._scheduled: list[tuple[float, Job]] = []
@@ -170,16 +171,18 @@ class Driver:
 
     def _freer(self, budget: ConnectionBudget) -> Callable[[], None]:
         """``budget``'s ``on_free``: a slot it waits for was released (on any thread)."""
-        freer = budget.waker  # one per budget, so Slots keeps it once however often it waits
-        if freer is None:
+        # One per budget and driver, so Slots keeps it once however often the budget waits;
+        # a budget used by another driver later (the blocking wrappers) gets its own.
+        if budget.waker is not None and budget.waker[0] is self:
+            return budget.waker[1]
 
-            def freer() -> None:
-                if threading.get_ident() == self._thread:
-                    self._dirty.add(budget)  # the usual case: released by this loop
-                else:
-                    self.call_soon(partial(self._dirty.add, budget))
+        def freer() -> None:
+            if threading.get_ident() == self._thread:
+                self._dirty.add(budget)  # the usual case: released by this loop
+            else:
+                self.call_soon(partial(self._dirty.add, budget))
 
-            budget.waker = freer
+        budget.waker = (self, freer)
         return freer
 
     def _drain_waker(self) -> None:
@@ -264,8 +267,11 @@ class Driver:
             self._scheduled = [entry for entry in self._scheduled if entry[0] > now]
             for _at, job in due:
                 self._loop.start(job)
-        if now >= self._sweep_at:  # a waiting budget's deadline: try them all
+        if now >= self._sweep_at or now >= self._next_sweep:
+            # A waiting budget's deadline, or a tick: try them all.  (The tick is a safety
+            # net: a freed slot marks its waiters, so the sweep should find nothing new.)
             self._dirty.update(self._waiting)
+            self._next_sweep = now + _TICK
             self._sweep_at = math.inf
             for budget in self._waiting:
                 if budget is not None and budget.deadline < self._sweep_at:

@@ -541,3 +541,27 @@ def test_an_exchange_waiting_for_a_slot_starts_when_another_thread_frees_it(
     assert budget.opened == 2
     # answered within 0.25 s of the release: the exchange itself takes a few ms
     assert 0 <= started_at[0] - released_at[0] < 0.25
+
+
+def test_a_budget_run_by_a_second_driver_is_woken_by_that_driver(server) -> None:
+    """A budget remembers the waker of the driver that waited on it.  The blocking
+    wrappers run a new driver per call on the same budget: the second must be woken
+    itself when a slot frees, not the first (finished) driver, or its waiting exchange
+    would only start at the half-second sweep."""
+    budget = ConnectionBudget(1)
+    assert [r.stop for r in drive(_together(server.address, 2, 0.05, budget))] == ["done"] * 2
+    assert budget.waker is not None  # the first driver waited on it
+    gaps: list[float] = []
+
+    def timed(tag: str, delay: float) -> Plan[Exchange]:
+        answer = yield ask(server.address, tag, delay, budget=budget)
+        gaps.append(time.monotonic())
+        return answer
+
+    def root() -> Plan[list[Exchange]]:
+        return (yield Together((timed("first", 0.3), timed("second", 0.0))))
+
+    results = drive(root())
+    assert [r.data for r in results] == [b"first\n", b"second\n"]
+    # "second" waits for "first"'s slot, then takes a few ms: far less than the 0.5 s tick
+    assert 0 <= gaps[1] - gaps[0] < 0.2, gaps
