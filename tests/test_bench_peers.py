@@ -355,3 +355,20 @@ def test_peer_table_has_one_row_per_tool_and_labels_the_extrapolation() -> None:
 
 def test_peer_table_needs_two_tools() -> None:
     assert results_md.peer_rows({"runs": [_run("certcheck", "all", 40, 10.0)]}) == []
+
+
+def test_memory_growth_reads_each_process_own_peak_not_the_floored_ru_maxrss() -> None:
+    """``ru_maxrss`` of a child never reads below the run.py that forked it: two scale
+    runs at 166.5 MiB there may be 68.6 and 92.8 MiB of their own (the 2026-12-03 run)."""
+    small = _run("certcheck", "scale", 1000, 27.0, tree_largest_mib=68.6)
+    large = _run("certcheck", "scale", 10000, 239.0, tree_largest_mib=92.8)
+    for run in (small, large):
+        run["measurement"]["peak_rss_mib"] = 166.5
+    grow = results_md.growth({"runs": [large, small]})
+    assert grow is not None
+    assert grow["rss"] == pytest.approx(92.8 / 68.6, abs=0.001)
+    assert grow["rss_met"] is False
+    # without a sampled peak the verdict still falls back to ru_maxrss
+    for run in (small, large):
+        del run["tree_largest_mib"]
+    assert results_md.growth({"runs": [small, large]})["rss"] == 1.0
