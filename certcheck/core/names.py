@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
-from functools import lru_cache
 
 
-@lru_cache(maxsize=4096)
 def is_ip(host: str) -> bool:
-    """``host`` is an IPv4 or IPv6 literal (no brackets).  (Cached: a probe asks for each
-    target's name several times, and a failed parse raises, which is slow.)"""
+    """``host`` is an IPv4 or IPv6 literal (no brackets)."""
+    if host[:1].isalpha() and ":" not in host:
+        # A name: an IPv4 literal starts with a digit, an IPv6 one has a colon.  (A failed
+        # parse raises, which is slow, and the probe asks for every target's name several
+        # times; a cache of names would keep every target's name for the whole scan.)
+        return False
     try:
         ipaddress.ip_address(host)
     except ValueError:

@@ -22,6 +22,7 @@ import math
 import socket
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Generator
 from concurrent.futures import Future
@@ -175,15 +176,18 @@ class Driver:
         # a budget used by another driver later (the blocking wrappers) gets its own.
         if budget.waker is not None and budget.waker[0] is self:
             return budget.waker[1]
-
-        def freer() -> None:
-            if threading.get_ident() == self._thread:
-                self._dirty.add(budget)  # the usual case: released by this loop
-            else:
-                self.call_soon(partial(self._dirty.add, budget))
-
+        freer = partial(self._budget_freed, weakref.ref(budget))  # no cycle through the budget
         budget.waker = (self, freer)
         return freer
+
+    def _budget_freed(self, budget_ref: weakref.ref[ConnectionBudget]) -> None:
+        budget = budget_ref()
+        if budget is None:
+            return  # its target is over
+        if threading.get_ident() == self._thread:
+            self._dirty.add(budget)  # the usual case: released by this loop
+        else:
+            self.call_soon(partial(self._dirty.add, budget))
 
     def _drain_waker(self) -> None:
         try:

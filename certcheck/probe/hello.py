@@ -269,7 +269,7 @@ def _offer(
     )
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)  # the names of the targets being probed now, not every one seen
 def _sni_extension(sni: str) -> bytes:
     return _ext(_EXT_SNI, _u16(b"\x00" + _u16(_sni_bytes(sni))))
 
