@@ -33,7 +33,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509.oid import SignatureAlgorithmOID
 
-from certcheck.evaluate.certinfo import is_self_signed, key_description, subject_str
+from certcheck.evaluate.certinfo import by_identity, is_self_signed, key_description, subject_str
 from certcheck.platforms import ClientProfile
 
 WEAK_SIGNATURE_HASHES = frozenset({"sha1", "md5", "md2", "md4"})
@@ -265,22 +265,20 @@ def certificate_policy(
     )
 
 
-#: (id(profile), version) -> (profile, its policy): the simulation asks once per client per
-#: target, and hashing a profile (a dataclass of tuples) costs more than building the policy.
-#: The entry holds the profile, so its id is not reused while the entry lives.
-_POLICIES: dict[tuple[int, str | None], tuple[ClientProfile, CertificatePolicy]] = {}
+@by_identity
+def _policies_of(profile: ClientProfile) -> dict[str | None, CertificatePolicy]:
+    """``profile``'s policies by version, filled as they are asked for.  The simulation asks
+    once per client per target, and hashing a profile (a dataclass of tuples) costs more
+    than building the policy: kept per profile object."""
+    return {}
 
 
 def client_policy(profile: ClientProfile, version: str | None) -> CertificatePolicy:
     """The policy of ``profile`` on ``version`` (None: its highest protocol, not negotiated)."""
-    key = (id(profile), version)
-    entry = _POLICIES.get(key)
-    if entry is not None and entry[0] is profile:
-        return entry[1]
-    policy = _client_policy(profile, version)
-    if len(_POLICIES) >= 4096:
-        _POLICIES.clear()
-    _POLICIES[key] = (profile, policy)
+    policies = _policies_of(profile)
+    policy = policies.get(version)
+    if policy is None:
+        policy = policies[version] = _client_policy(profile, version)
     return policy
 
 

@@ -63,7 +63,7 @@ def _wildcard_matches(pattern: str, host: str) -> bool:
 def check_host(host: str, dns_names: list[str], ip_names: list[str]) -> NameCheck:
     """Does any SAN entry cover ``host``?"""
     host = _norm(host)
-    ip = ipaddress.ip_address(host) if is_ip(host) else None  # is_ip is cached
+    ip = ipaddress.ip_address(host) if is_ip(host) else None  # is_ip: a name is not parsed
     if ip is not None:
         for entry in ip_names:
             if ipaddress.ip_address(entry) == ip:

@@ -54,10 +54,15 @@ def resolve(target: Target, timeout: float, context: ScanContext | None = None) 
     return _resolve(target, timeout)
 
 
+def _literal(host: str) -> bool:
+    """An IP literal that needs no lookup (a scoped ``fe80::1%eth0`` goes to getaddrinfo)."""
+    return is_ip(host) and "%" not in host
+
+
 def _resolve(target: Target, timeout: float) -> tuple:
     host = target.connect_addr or target.host
     try:
-        if is_ip(host) and "%" not in host:
+        if _literal(host):
             # A literal needs no lookup: no thread hop (this runs on the probe's driver).
             infos = socket.getaddrinfo(
                 host, target.port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
@@ -127,8 +132,7 @@ def probe_target(
 
 def _address_of(target: Target, timeout: float, context: ScanContext | None) -> Plan[tuple]:
     """:func:`resolve` on a worker thread (a DNS lookup blocks), at once for an IP literal."""
-    host = target.connect_addr or target.host
-    if is_ip(host) and "%" not in host:
+    if _literal(target.connect_addr or target.host):
         return resolve(target, timeout, context)
     return (yield Await(blocking_pool().submit(resolve, target, timeout, context)))
 
