@@ -18,7 +18,6 @@ would; :func:`run` drives one plan on the calling thread.
 
 from __future__ import annotations
 
-import math
 import socket
 import threading
 import time
@@ -113,13 +112,7 @@ class Driver:
         self._ready: deque[tuple[_Task, Any, BaseException | None]] = deque()
         #: exchanges waiting for a connection slot, per budget, first asked first
         self._waiting: dict[ConnectionBudget | None, deque[tuple[_Task, Ask]]] = {}
-        #: budgets whose waiting exchanges may get a slot now: new asks, or a slot was freed.
-        #: Only these are tried, not every waiting budget after every poll.
-        self._dirty: set[ConnectionBudget | None] = set()
-        #: the earliest deadline of a waiting budget: then they are all tried (and answered
-        #: "budget" if it has passed)
-        self._sweep_at = math.inf
-        self._next_sweep = 0.0
+        #: the thread that runs the loop (a slot it frees itself needs no wake-up)
         self._thread: int | None = None
         #: exchanges holding a slot whose start --rate puts later: (instant, job)
         self._scheduled: list[tuple[float, Job]] = []
@@ -181,13 +174,10 @@ class Driver:
         return freer
 
     def _budget_freed(self, budget_ref: weakref.ref[ConnectionBudget]) -> None:
-        budget = budget_ref()
-        if budget is None:
-            return  # its target is over
-        if threading.get_ident() == self._thread:
-            self._dirty.add(budget)  # the usual case: released by this loop
-        else:
-            self.call_soon(partial(self._dirty.add, budget))
+        """Wake the loop to try the waiting budgets again.  A slot freed by the loop itself
+        (the usual case) needs nothing: every pass tries them all."""
+        if budget_ref() is not None and threading.get_ident() != self._thread:
+            self.call_soon(_nothing)
 
     def _drain_waker(self) -> None:
         try:
@@ -214,14 +204,10 @@ class Driver:
             self._finish(task, None, exc)
             return
         if isinstance(wanted, Ask):
-            budget = wanted.budget
-            queue = self._waiting.get(budget)
+            queue = self._waiting.get(wanted.budget)
             if queue is None:
-                queue = self._waiting[budget] = deque()
-                if budget is not None and budget.deadline < self._sweep_at:
-                    self._sweep_at = budget.deadline
+                queue = self._waiting[wanted.budget] = deque()
             queue.append((task, wanted))
-            self._dirty.add(budget)
         elif isinstance(wanted, Await):
             wanted.future.add_done_callback(partial(self._future_done, task))
         elif isinstance(wanted, Together):
@@ -271,22 +257,9 @@ class Driver:
             self._scheduled = [entry for entry in self._scheduled if entry[0] > now]
             for _at, job in due:
                 self._loop.start(job)
-        if now >= self._sweep_at or now >= self._next_sweep:
-            # A waiting budget's deadline, or a tick: try them all.  (The tick is a safety
-            # net: a freed slot marks its waiters, so the sweep should find nothing new.)
-            self._dirty.update(self._waiting)
-            self._next_sweep = now + _TICK
-            self._sweep_at = math.inf
-            for budget in self._waiting:
-                if budget is not None and budget.deadline < self._sweep_at:
-                    self._sweep_at = budget.deadline  # (a --per-host wait moves it later)
-        if not self._dirty:
-            return
-        dirty, self._dirty = self._dirty, set()
-        for budget in dirty:
-            queue = self._waiting.get(budget)
-            if queue is None:
-                continue
+        # Every waiting budget, on every pass.  (Trying only those a freed slot had marked
+        # left exchanges waiting under load: tests/test_engine.py's SIGINT test.)
+        for budget, queue in list(self._waiting.items()):
             while queue:
                 task, ask = queue[0]
                 if budget is None:
@@ -338,8 +311,10 @@ class Driver:
 
     def _wait(self) -> float:
         now = time.monotonic()
-        # A waiting budget's deadline passes while it waits: answer "budget" then.
-        wait = min(_TICK, self._sweep_at - now)
+        wait = _TICK
+        for budget in self._waiting:
+            if budget is not None:  # its deadline passes while it waits: answer "budget"
+                wait = min(wait, budget.deadline - now)
         if self._scheduled:
             wait = min(wait, min(at for at, _job in self._scheduled) - now)
         deadline = self._loop.next_deadline()
@@ -347,3 +322,6 @@ class Driver:
             wait = min(wait, deadline - now)
         return max(wait, 0.0)
 
+
+def _nothing() -> None:
+    """Called on the driver's thread to wake it (see :meth:`Driver._budget_freed`)."""
