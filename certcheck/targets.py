@@ -137,7 +137,11 @@ def parse_target(raw: str) -> Target:
 
 
 def parse_resolve(raw: str) -> tuple[str, int, str]:
-    """Parse a curl-style ``HOST:PORT:ADDR`` override."""
+    """Parse a curl-style ``HOST:PORT:ADDR`` override.
+
+    ``HOST`` may be ``*.SUFFIX``: every name below SUFFIX (at any depth, not SUFFIX
+    itself) on that port, e.g. a fleet of sub-domains behind one load balancer.
+    """
     host, sep1, rest = raw.partition(":")
     port, sep2, addr = rest.partition(":")
     if not (sep1 and sep2) or not host or not addr:
@@ -145,10 +149,44 @@ def parse_resolve(raw: str) -> tuple[str, int, str]:
     addr = addr[1:-1] if addr.startswith("[") and addr.endswith("]") else addr
     if not is_ip(addr):
         raise TargetError(f"--resolve {quote(raw)}: {quote(addr)} is not an IP address")
+    wildcard = host.startswith("*.")
     try:
-        return _check_host(host, raw), _check_port(port, raw, 443), addr
+        checked = _check_host(host[2:] if wildcard else host, raw)
+        if wildcard and is_ip(checked):
+            raise TargetError(f"{quote(raw)}: a wildcard needs a domain name, not an address")
+        return ("*." if wildcard else "") + checked, _check_port(port, raw, 443), addr
     except TargetError as exc:
         raise TargetError(f"--resolve {exc}") from exc
+
+
+class Overrides(dict[tuple[str, int], str]):
+    """``--resolve`` entries by (host, port); ``get`` also answers from ``*.suffix`` ones.
+
+    An exact entry wins over a wildcard, and the longest matching suffix over a shorter
+    one.  One wildcard stands for any number of names: a scan of 10,000 sub-domains
+    needs one entry, not 10,000 held for the whole scan.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._wild = False
+
+    def __setitem__(self, key: tuple[str, int], addr: str) -> None:
+        super().__setitem__(key, addr)
+        self._wild = self._wild or key[0].startswith("*.")
+
+    def get(self, key: tuple[str, int], default: str | None = None) -> str | None:  # type: ignore[override]
+        addr = super().get(key)
+        if addr is not None or not self._wild:
+            return addr if addr is not None else default
+        host, port = key
+        dot = host.find(".")
+        while dot >= 0:
+            addr = super().get(("*" + host[dot:], port))
+            if addr is not None:
+                return addr
+            dot = host.find(".", dot + 1)
+        return default
 
 
 def apply_resolve(target: Target, overrides: dict[tuple[str, int], str]) -> Target:
@@ -183,9 +221,9 @@ def read_targets_file(path: Path) -> Iterator[tuple[int, str]]:
             ) from exc
 
 
-def parse_overrides(resolve: Iterable[str]) -> dict[tuple[str, int], str]:
-    """``--resolve`` values as {(host, port): address}."""
-    overrides: dict[tuple[str, int], str] = {}
+def parse_overrides(resolve: Iterable[str]) -> Overrides:
+    """``--resolve`` values as {(host, port): address} (later values win, as in curl)."""
+    overrides = Overrides()
     for item in resolve:
         host, port, addr = parse_resolve(item)
         overrides[(host, port)] = addr

@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from certcheck.targets import TargetError, collect_targets, parse_resolve, parse_target
+from certcheck.targets import (
+    TargetError,
+    apply_resolve,
+    collect_targets,
+    parse_overrides,
+    parse_resolve,
+    parse_target,
+)
 
 
 @pytest.mark.parametrize(
@@ -140,3 +147,28 @@ def test_a_targets_file_in_sslyze_syntax_is_scanned(run_cli, sample_set, sample_
     (result,) = json.loads(out.read_text(encoding="utf-8"))["results"]
     assert result["status"] == "scanned"
     assert result["target"]["host"] == sample.host
+
+
+def test_resolve_wildcard_covers_names_below_the_domain_only():
+    overrides = parse_overrides(
+        ["*.wild.example.test:443:127.0.0.1", "*.example.test:443:127.0.0.2",
+         "exact.wild.example.test:443:127.0.0.3"]
+    )  # fmt: skip
+    assert overrides.get(("a.wild.example.test", 443)) == "127.0.0.1"
+    assert overrides.get(("b.c.wild.example.test", 443)) == "127.0.0.1"  # any depth
+    assert overrides.get(("exact.wild.example.test", 443)) == "127.0.0.3"  # exact wins
+    assert overrides.get(("wild.example.test", 443)) == "127.0.0.2"  # the longest suffix that matches
+    assert overrides.get(("example.test", 443)) is None  # not the domain itself
+    assert overrides.get(("a.wild.example.test", 8443)) is None  # per port
+    assert overrides.get(("a.wildexample.test", 443)) is None  # whole labels, not characters
+    assert overrides.get(("a.other.test", 443), "x") == "x"
+    target = apply_resolve(parse_target("https://Deep.Wild.Example.Test/x"), overrides)
+    assert target.connect_addr == "127.0.0.1" and target.host == "deep.wild.example.test"
+
+
+def test_resolve_wildcard_errors():
+    assert parse_resolve("*.Example.Test.:443:::1") == ("*.example.test", 443, "::1")
+    for bad in ("*:443:127.0.0.1", "*.:443:127.0.0.1", "a.*.example.test:443:127.0.0.1",
+                "*.127.0.0.1:443:127.0.0.1", "**.example.test:443:127.0.0.1"):  # fmt: skip
+        with pytest.raises(TargetError, match="--resolve"):
+            parse_resolve(bad)

@@ -28,7 +28,7 @@ from certcheck.miniprogram.console import print_report
 from certcheck.miniprogram.document import miniprogram_document
 from certcheck.miniprogram.limits import host_apps, load_limits
 from certcheck.report.jsondoc import dumps
-from certcheck.targets import TargetError, parse_resolve
+from certcheck.targets import TargetError, parse_overrides
 
 HELP = """Check a mini program's server domains against the rules of its host app
 (--host-app: wechat, the default, or tcsas for Tencent Cloud Super App as a
@@ -75,14 +75,10 @@ def _configuration(sources: list[str], host_app: str | None) -> MiniProgramConfi
 
 
 def _overrides(resolve: list[str]) -> dict[tuple[str, int], str]:
-    overrides: dict[tuple[str, int], str] = {}
-    for item in resolve:
-        try:
-            host, port, addr = parse_resolve(item)
-        except TargetError as exc:
-            fail_usage(str(exc))
-        overrides[(host, port)] = addr
-    return overrides
+    try:
+        return parse_overrides(resolve)
+    except TargetError as exc:
+        fail_usage(str(exc))
 
 
 def _policy(ca_file: Path | None, profile: str) -> Policy:
@@ -105,7 +101,7 @@ def miniprogram(
             "--resolve",
             metavar="HOST:PORT:ADDR",
             help="Connect to ADDR for HOST:PORT, keeping HOST for SNI, Host and name checks "
-            "(repeatable).",
+            "(repeatable; HOST may be *.DOMAIN: every name below DOMAIN).",
         ),
     ] = None,
     host_app: Annotated[

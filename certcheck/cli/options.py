@@ -162,7 +162,7 @@ Resolve = Annotated[
         "--resolve",
         metavar="HOST:PORT:ADDR",
         help="Connect to ADDR for HOST:PORT, keeping HOST for SNI and name checks "
-        "(curl convention; repeatable).",
+        "(curl convention; repeatable). HOST may be *.DOMAIN: every name below DOMAIN.",
     ),
 ]
 Timeout = Annotated[
