@@ -240,7 +240,10 @@ def shown(cmd: list[str]) -> str:
             continue
         parts.append(part)
     if resolves:
-        parts.insert(4, f"--resolve HOST:PORT:127.0.0.1 (x{resolves}, one per target)")
+        wild = "'*.HOST:PORT:127.0.0.1' (x{n}, one per listener)"
+        exact = "HOST:PORT:127.0.0.1 (x{n}, one per target)"
+        form = wild if any(part.startswith("*.") for part in cmd) else exact
+        parts.insert(4, "--resolve " + form.format(n=resolves))
     text = " ".join(parts)
     return text.replace(str(BENCH.parent) + "/", "")
 
@@ -304,7 +307,9 @@ def run_certcheck(
     out: Path,
 ) -> tuple[Run, tools.Outcome]:
     stem = out / f"certcheck-{subset}-{len(targets)}"
-    cmd = _certcheck_cmd_for(args, certcheck, options, targets, servers, stem, concurrency)
+    cmd = _certcheck_cmd_for(
+        args, certcheck, options, targets, servers, stem, concurrency, wildcards=subset == "scale"
+    )
     run = measured("certcheck", subset, cmd, targets, concurrency, servers, out, args.max_run_s)
     outcome = tools.read_certcheck(stem.with_suffix(".stdout"))
     run.reached, run.reported, run.note = outcome.reached, outcome.targets, outcome.note
@@ -423,6 +428,7 @@ def _certcheck_cmd_for(
     servers: Servers,
     stem: Path,
     concurrency: int,
+    wildcards: bool = False,
 ) -> list[str]:
     """certcheck's command; its JSON goes to standard output, saved as ``stem.stdout``.
 
@@ -444,6 +450,7 @@ def _certcheck_cmd_for(
         timeout=args.timeout,
         concurrency=concurrency,
         per_host=tools.SSLYZE_CONNECTIONS_PER_SERVER * concurrency,
+        wildcards=wildcards,
     )
 
 
@@ -486,7 +493,7 @@ def memory_profile(
     """certcheck in-process under tracemalloc (bench/memprofile.py): what holds memory."""
     stem = out / f"memory-profile-{len(targets)}"
     cmd = _certcheck_cmd_for(
-        args, certcheck, options, targets, servers, stem, args.scale_concurrency
+        args, certcheck, options, targets, servers, stem, args.scale_concurrency, wildcards=True
     )
     report = stem.with_suffix(".tracemalloc.json")
     report.unlink(missing_ok=True)

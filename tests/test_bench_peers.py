@@ -372,3 +372,32 @@ def test_memory_growth_reads_each_process_own_peak_not_the_floored_ru_maxrss() -
     for run in (small, large):
         del run["tree_largest_mib"]
     assert results_md.growth({"runs": [small, large]})["rss"] == 1.0
+
+
+def test_scale_runs_resolve_one_wildcard_per_listener_and_the_scan_accepts_them(
+    tmp_path: Path,
+) -> None:
+    """10,000 per-target --resolve flags were measured as the scan's memory: the scale runs
+    give one wildcard per listener, and the certcheck under test takes that form."""
+    exe = str(Path(sys.executable).parent / "certcheck")
+    options = tools.certcheck_options(exe)
+    assert "--resolve *.DOMAIN" in options
+    listeners = [tools.BenchTarget("good.example.test", 4431, "good"),
+                 tools.BenchTarget("bad.example.test", 4432, "bad")]  # fmt: skip
+    targets = [
+        tools.BenchTarget(f"t{i:05d}.{listeners[i % 2].host}", listeners[i % 2].port, "x")
+        for i in range(10)
+    ]
+    common = dict(timeout=5, concurrency=2, per_host=10)
+    wild = tools.certcheck_command(
+        exe, options, tmp_path / "t", targets, "ca.pem", wildcards=True, **common
+    )
+    resolves = [wild[i + 1] for i, part in enumerate(wild) if part == "--resolve"]
+    assert resolves == ["*.good.example.test:4431:127.0.0.1", "*.bad.example.test:4432:127.0.0.1"]
+    exact = tools.certcheck_command(exe, options, tmp_path / "t", targets, "ca.pem", **common)
+    assert exact.count("--resolve") == 10
+    old = tools.certcheck_command(  # a certcheck without wildcards gets one per target
+        exe, options - {"--resolve *.DOMAIN"}, tmp_path / "t", targets, "ca.pem",
+        wildcards=True, **common,
+    )  # fmt: skip
+    assert old.count("--resolve") == 10

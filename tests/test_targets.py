@@ -157,7 +157,7 @@ def test_resolve_wildcard_covers_names_below_the_domain_only():
     assert overrides.get(("a.wild.example.test", 443)) == "127.0.0.1"
     assert overrides.get(("b.c.wild.example.test", 443)) == "127.0.0.1"  # any depth
     assert overrides.get(("exact.wild.example.test", 443)) == "127.0.0.3"  # exact wins
-    assert overrides.get(("wild.example.test", 443)) == "127.0.0.2"  # the longest suffix that matches
+    assert overrides.get(("wild.example.test", 443)) == "127.0.0.2"  # the suffix that matches
     assert overrides.get(("example.test", 443)) is None  # not the domain itself
     assert overrides.get(("a.wild.example.test", 8443)) is None  # per port
     assert overrides.get(("a.wildexample.test", 443)) is None  # whole labels, not characters
