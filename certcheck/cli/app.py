@@ -10,26 +10,13 @@ targets holds the history, 6 with --fail-on-delivery an alert is still undeliver
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import NoReturn
 
 import typer
 
 from certcheck import __version__
-from certcheck.cli import (
-    chain,
-    data,
-    demo,
-    evaluate,
-    forecast,
-    history,
-    miniprogram,
-    monitor,
-    report,
-    rules,
-    scan,
-    serve,
-)
 from certcheck.cli.common import EXIT_CODES_HELP, UsageProblem, err, out
 from certcheck.exitcodes import EXIT_INTERRUPTED, EXIT_USAGE
 
@@ -39,8 +26,44 @@ def version() -> None:
     out.print(f"certcheck {__version__}")
 
 
-def build_app() -> typer.Typer:
-    """The app with every command, in the order ``certcheck --help`` lists them."""
+#: Every command, in the order ``certcheck --help`` lists them: name -> (module of
+#: certcheck.cli, its function, registration options).  An option value starting with
+#: ``@`` names an attribute of that module (its help or epilog text).
+COMMANDS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "scan": ("scan", "scan", {"epilog": EXIT_CODES_HELP}),
+    "evaluate": ("evaluate", "evaluate", {"epilog": EXIT_CODES_HELP}),
+    "check-cert": ("evaluate", "check_cert", {"epilog": EXIT_CODES_HELP}),
+    "demo": ("demo", "demo", {"epilog": EXIT_CODES_HELP}),
+    "version": ("app", "version", {}),
+    "fix-chain": ("chain", "fix_chain", {}),
+    "rules": ("rules", "rules", {}),
+    "forecast": ("forecast", "forecast_command", {}),
+    "miniprogram": ("miniprogram", "miniprogram", {"help": "@HELP", "epilog": EXIT_CODES_HELP}),
+    "init": ("monitor", "init", {}),
+    "monitor": ("monitor", "monitor", {"epilog": "@MONITOR_HELP"}),
+    "history": ("history", "history", {}),
+    "notify-test": ("monitor", "notify_test", {}),
+    "report": ("report", "report", {"epilog": "@REPORT_HELP"}),
+    "schema": ("report", "schema", {}),
+    "serve": ("serve", "serve", {}),
+}
+#: Command groups: name -> (module, the sub-app's attribute).
+GROUPS: dict[str, tuple[str, str]] = {"data": ("data", "data_app")}
+
+
+def _group() -> None:
+    """Keeps a one-command app a group (see build_app)."""
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The app with every command, or with just ``only`` when that names one.
+
+    ``certcheck scan ...`` needs neither the other commands' modules nor their options
+    (about 50 ms of every start, a fleet scan from cron starts often).  A one-command
+    Typer app would make that command the whole program (``scan`` would be read as a
+    target): the empty callback keeps it a group, so usage, help and errors are the
+    ones of the full app (tests/test_cli_lazy.py compares them).
+    """
     app = typer.Typer(
         name="certcheck",
         help="Will every phone accept this server's TLS? Checks certificates, chains and "
@@ -51,31 +74,28 @@ def build_app() -> typer.Typer:
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    app.command("scan", epilog=EXIT_CODES_HELP)(scan.scan)
-    app.command("evaluate", epilog=EXIT_CODES_HELP)(evaluate.evaluate)
-    app.command("check-cert", epilog=EXIT_CODES_HELP)(evaluate.check_cert)
-    app.command("demo", epilog=EXIT_CODES_HELP)(demo.demo)
-    app.command("version")(version)
-    app.command("fix-chain")(chain.fix_chain)
-    app.command("rules")(rules.rules)
-    app.command("forecast")(forecast.forecast_command)
-    app.command("miniprogram", help=miniprogram.HELP, epilog=EXIT_CODES_HELP)(
-        miniprogram.miniprogram
-    )
-    app.command("init")(monitor.init)
-    app.command("monitor", epilog=monitor.MONITOR_HELP)(monitor.monitor)
-    app.command("history")(history.history)
-    app.command("notify-test")(monitor.notify_test)
-    app.command("report", epilog=report.REPORT_HELP)(report.report)
-    app.command("schema")(report.schema)
-    app.command("serve")(serve.serve)
-    app.add_typer(data.data_app, name="data")
+    alone = only in COMMANDS or only in GROUPS
+    if alone:
+        app.callback()(_group)
+    for name, (module_name, attr, options) in COMMANDS.items():
+        if alone and name != only:
+            continue
+        module = importlib.import_module(f"certcheck.cli.{module_name}")
+        values = {
+            key: getattr(module, value[1:]) if value.startswith("@") else value
+            for key, value in options.items()
+        }
+        app.command(name, **values)(getattr(module, attr))
+    for name, (module_name, attr) in GROUPS.items():
+        if not alone or name == only:
+            module = importlib.import_module(f"certcheck.cli.{module_name}")
+            app.add_typer(getattr(module, attr), name=name)
     return app
 
 
 def main() -> NoReturn:
     """Entry point: turns every usage problem into one line and exit code 2."""
-    app = build_app()
+    app = build_app(sys.argv[1] if len(sys.argv) > 1 else None)
     try:
         code = app(standalone_mode=False)
     except UsageProblem as exc:
