@@ -12,17 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from certcheck.cli.common import err, fail_usage, out, parse_at
 from certcheck.cli.emit import emit
@@ -242,14 +231,6 @@ def _jsonl_writer(
             stream.close()
 
 
-class _RateColumn(ProgressColumn):
-    """Targets per second."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.1f}/s" if speed else "-/s")
-
-
 #: seconds between progress lines when stderr is not a terminal (cron, CI logs)
 PROGRESS_EVERY = float(os.environ.get("CERTCHECK_PROGRESS_SECONDS", "10"))
 
@@ -286,15 +267,7 @@ def _progress(total: int, quiet: bool = False) -> Iterator[Callable[[], None]]:
     if not err.is_terminal:
         yield _log_ticker(total)
         return
-    columns = (
-        TextColumn("scanning"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task("scan", total=total)
-        yield lambda: progress.advance(task)
+    from certcheck.cli.progress import progress_bar  # rich.progress: only on a terminal
+
+    with progress_bar(total, err) as advance:
+        yield advance
