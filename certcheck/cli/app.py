@@ -111,6 +111,7 @@ def _settle_collector() -> None:
     gc.freeze()
     young, middle, old = gc.get_threshold()
     gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), middle, old)
+    gc.enable()  # off while the modules loaded (certcheck.cli.main)
 
 
 def main() -> NoReturn:
