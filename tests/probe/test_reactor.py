@@ -149,3 +149,22 @@ def test_many_exchanges_from_many_threads_each_get_their_own_answer(server) -> N
     with ThreadPoolExecutor(max_workers=40) as pool:
         answers = list(pool.map(one, range(200)))
     assert answers == [f"p{n:04d}".encode() * 2 for n in range(200)]
+
+
+def _read_all_then_answer(conn: socket.socket) -> None:
+    wanted, got = 8 << 20, 0
+    time.sleep(0.2)  # let the client's first send fill the buffers and stop short
+    while got < wanted:
+        chunk = conn.recv(1 << 16)
+        if not chunk:
+            return
+        got += len(chunk)
+    conn.sendall(b"ok")
+
+
+@pytest.mark.parametrize("server", [_read_all_then_answer], indirect=True)
+def test_a_payload_larger_than_the_socket_buffers_is_sent_whole(server) -> None:
+    """The first send goes out right after connect(), with the socket watched for reading:
+    when it cannot finish, the loop must watch for writability to send the rest."""
+    result = exchange(server, b"p" * (8 << 20), 10.0, lambda data: data == b"ok", 1 << 16)
+    assert (result.stop, result.data) == ("done", b"ok")
