@@ -177,6 +177,10 @@ def probe_plan(
         try:
             _handshake_facts(facts, (yield Await(real)))
         except ProbeError as exc:
+            # The future holds exc, exc's traceback holds this frame: without this the
+            # failed handshake (its frames, SSL connection and socket) waited for a full
+            # garbage collection, which a long scan makes rare (memory grew with it).
+            real = None
             # OpenSSL may refuse what the server speaks (SSLv3, RC4/3DES only):
             # TLS <= 1.2 sends its chain in the clear, so read it raw instead.
             raw = exc.error.kind in ("tls_alert", "reset")

@@ -226,10 +226,15 @@ class Driver:
         """On the thread that finished ``future``: resume ``task`` on the driver's."""
 
         def resume() -> None:
-            try:
+            # exception() rather than a result() that raises: raising it here would add
+            # result()'s frame, whose ``self`` is the future holding the exception, to its
+            # traceback -- a cycle that kept the failed handshake's frames (its SSL
+            # connection and socket) alive until a full collection.
+            error = future.exception()
+            if error is None:
                 self._ready.append((task, future.result(), None))
-            except BaseException as exc:  # noqa: BLE001 - thrown into the waiting plan
-                self._ready.append((task, None, exc))
+            else:
+                self._ready.append((task, None, error))
 
         self.call_soon(resume)
 

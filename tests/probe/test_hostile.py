@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gc
 import json
 import os
 import socket
@@ -15,7 +16,9 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
+from types import FrameType
 
 import pytest
 from cryptography import x509
@@ -493,3 +496,25 @@ def test_findings_outrank_unscanned_targets(
     assert document["exit_code"] == 1
     assert [r["status"] for r in document["results"]] == ["scanned", "error"]
     assert "cert_expired" in [f["rule_id"] for f in document["results"][0]["findings"]]
+
+
+@pytest.mark.parametrize("handler", [close_at_once, reset_after_hello, handshake_failure_alert])
+def test_a_failed_handshake_leaves_no_garbage_cycle(handler) -> None:
+    """The handshake's exception travels from a worker's future into the plan; a cycle
+    through it (future -> exception -> traceback -> a frame holding the future) kept the
+    failed SSL connection and socket alive until a full collection, which the scan's
+    collector settings make rare: a long scan's memory grew with its failed handshakes."""
+    with raw_server(handler) as server:
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            facts, _ = probe(server.port)
+            del facts
+            gc.collect()
+            kept = [o for o in gc.garbage if isinstance(o, (BaseException, FrameType, Future))]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+    assert kept == []
