@@ -160,33 +160,29 @@ def parse_resolve(raw: str) -> tuple[str, int, str]:
 
 
 class Overrides(dict[tuple[str, int], str]):
-    """``--resolve`` entries by (host, port); ``get`` also answers from ``*.suffix`` ones.
+    """``--resolve`` entries by (host, port); a missing name is also looked up in the
+    ``*.suffix`` entries of its port (``[]`` and ``get`` alike; ``in`` is exact).
 
     An exact entry wins over a wildcard, and the longest matching suffix over a shorter
     one.  One wildcard stands for any number of names: a scan of 10,000 sub-domains
     needs one entry, not 10,000 held for the whole scan.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._wild = False
-
-    def __setitem__(self, key: tuple[str, int], addr: str) -> None:
-        super().__setitem__(key, addr)
-        self._wild = self._wild or key[0].startswith("*.")
-
-    def get(self, key: tuple[str, int], default: str | None = None) -> str | None:  # type: ignore[override]
-        addr = super().get(key)
-        if addr is not None or not self._wild:
-            return addr if addr is not None else default
+    def __missing__(self, key: tuple[str, int]) -> str:
         host, port = key
         dot = host.find(".")
         while dot >= 0:
-            addr = super().get(("*" + host[dot:], port))
+            addr = dict.get(self, ("*" + host[dot:], port))
             if addr is not None:
                 return addr
             dot = host.find(".", dot + 1)
-        return default
+        raise KeyError(key)
+
+    def get(self, key: tuple[str, int], default: str | None = None) -> str | None:  # type: ignore[override]
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
 
 def apply_resolve(target: Target, overrides: dict[tuple[str, int], str]) -> Target:

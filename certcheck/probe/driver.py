@@ -230,7 +230,10 @@ class Driver:
             # result()'s frame, whose ``self`` is the future holding the exception, to its
             # traceback -- a cycle that kept the failed handshake's frames (its SSL
             # connection and socket) alive until a full collection.
-            error = future.exception()
+            try:
+                error = future.exception()
+            except BaseException as exc:  # noqa: BLE001 - cancelled: thrown into the plan too
+                error = exc
             if error is None:
                 self._ready.append((task, future.result(), None))
             else:

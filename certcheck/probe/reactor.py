@@ -78,19 +78,13 @@ class _Poller:
             assert self._selector is not None
             self._selector.register(fd, selectors.EVENT_WRITE if write else selectors.EVENT_READ)
 
-    def want_read(self, fd: int) -> None:
+    def want(self, fd: int, write: bool) -> None:
+        """Watch ``fd`` for writability (``write``) or for reading from now on."""
         if self._epoll is not None:
-            self._epoll.modify(fd, _EPOLL_IN)
+            self._epoll.modify(fd, _EPOLL_OUT if write else _EPOLL_IN)
         else:
             assert self._selector is not None
-            self._selector.modify(fd, selectors.EVENT_READ)
-
-    def want_write(self, fd: int) -> None:
-        if self._epoll is not None:
-            self._epoll.modify(fd, _EPOLL_OUT)
-        else:
-            assert self._selector is not None
-            self._selector.modify(fd, selectors.EVENT_WRITE)
+            self._selector.modify(fd, selectors.EVENT_WRITE if write else selectors.EVENT_READ)
 
     def unregister(self, fd: int) -> None:
         """Stop watching ``fd``, which is about to be closed: the close takes it out of an
@@ -283,7 +277,7 @@ class ExchangeLoop:
             job.sent += job.sock.send(job.payload[job.sent :])
         except (BlockingIOError, InterruptedError):
             if watching_read:
-                self._poller.want_write(job.sock.fileno())
+                self._poller.want(job.sock.fileno(), True)
             return
         except OSError as exc:
             self._talk_error(job, exc)
@@ -291,9 +285,9 @@ class ExchangeLoop:
         if job.sent >= len(job.payload):
             job.state = "reading"
             if not watching_read:
-                self._poller.want_read(job.sock.fileno())
+                self._poller.want(job.sock.fileno(), False)
         elif watching_read:
-            self._poller.want_write(job.sock.fileno())
+            self._poller.want(job.sock.fileno(), True)
 
     def _read(self, job: Job) -> None:
         assert job.sock is not None
@@ -342,7 +336,7 @@ class ExchangeLoop:
             self._close(job)
             return
         if job.state != "reading":  # still registered for writing (a timeout while sending)
-            self._poller.want_read(job.sock.fileno())
+            self._poller.want(job.sock.fileno(), False)
         job.state = "lingering"
         job.linger_until = time.monotonic() + LINGER_SECONDS
         self._time(job, job.linger_until)
