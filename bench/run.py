@@ -39,7 +39,7 @@ import hotspots
 import peers
 import results_md
 import tools
-from measure import Measurement, machine_info, process_cpu_s, run_measured
+from measure import Measurement, machine_info, run_measured
 
 BENCH = Path(__file__).resolve().parent
 SSLYZE_REQUIREMENT = "sslyze==6.3.1"  # pinned so that RESULTS.md can be reproduced
@@ -173,8 +173,11 @@ class Servers:
             time.sleep(0.1)
         raise BenchError("servers.py did not start within 180 s; see servers.log")
 
-    def accepted(self) -> int:
-        """Connections the servers have accepted so far (asks the process)."""
+    def stats(self) -> tuple[int, float]:
+        """Connections accepted and CPU seconds used by all server processes so far.
+
+        (-1, nan) when the server does not answer within 10 s.
+        """
         self.stats_path.unlink(missing_ok=True)
         assert self.proc.stdin is not None
         self.proc.stdin.write(f"stats {self.stats_path}\n".encode())
@@ -182,13 +185,11 @@ class Servers:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                return int(json.loads(self.stats_path.read_text(encoding="utf-8"))["accepted"])
-            except (OSError, ValueError, KeyError):
+                stats = json.loads(self.stats_path.read_text(encoding="utf-8"))
+                return int(stats["accepted"]), float(stats["cpu_s"])
+            except (OSError, ValueError, KeyError, TypeError):
                 time.sleep(0.05)
-        return -1
-
-    def cpu_s(self) -> float:
-        return process_cpu_s(self.proc.pid)
+        return -1, float("nan")
 
     def stop(self) -> None:
         if self.proc.stdin:
@@ -264,11 +265,11 @@ def measured(
 ) -> Run:
     label = f"{tool}-{subset}-{len(targets)}"
     print(f"bench: {label}: running ({len(targets)} targets)...", flush=True)
-    before_conn, before_cpu = servers.accepted(), servers.cpu_s()
+    before_conn, before_cpu = servers.stats()
     measurement, tree = peers.run_measured_tree(
         cmd, out / f"{label}.stdout", out / f"{label}.stderr", limit_s
     )
-    after_conn, after_cpu = servers.accepted(), servers.cpu_s()
+    after_conn, after_cpu = servers.stats()
     run = Run(
         tool=tool,
         subset=subset,

@@ -10,11 +10,13 @@ closed it or died), SIGTERM/SIGINT, or ``--lifetime`` seconds have passed.  So
 the servers stop by themselves even if ``run.py`` crashes.  A line ``stats PATH``
 on standard input writes ``{"accepted": N, ...}`` (connections so far) to PATH.
 
-One selector thread accepts on every listener; TLS connections are handled by
-a bounded thread pool with blocking ``ssl`` sockets (OpenSSL releases the GIL
-during the handshake).  "silent" listeners accept and never answer (the socket
-is kept until the peer hangs up or a cap is reached); "closed" listeners close
-every connection right after accept.
+``--processes`` worker processes (default 2) share the listeners, each with
+one non-blocking selector loop and no threads: worker *k* of *N* serves
+listeners *k*, *k + N*, ...  TLS connections are OpenSSL server sockets driven
+without blocking (handshake, one request, one answer, close).  "silent"
+listeners accept and never answer (the socket is kept until the peer hangs up
+or a cap is reached); "closed" listeners close every connection right after
+accept.  ``stats`` sums the workers' counters and CPU.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import multiprocessing
+import os
 import selectors
 import signal
 import socket
@@ -31,9 +35,10 @@ import tempfile
 import threading
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from measure import process_cpu_s
 
 from certcheck import samples
 
@@ -93,6 +98,8 @@ KINDS: tuple[Kind, ...] = (
 #: Listeners per full round of the mix (40: 5% silent, 5% closed, 20% good RSA, ...).
 CYCLE = sum(kind.weight for kind in KINDS)
 
+#: A TLS connection with no progress for this long is closed (the old handler's socket timeout).
+HANDLER_TIMEOUT_S = 5.0
 #: Most idle sockets a silent listener keeps before hanging up on the oldest.
 MAX_SILENT_SOCKETS = 4096
 #: A silent socket is dropped after this long even if the peer never hangs up.
@@ -157,10 +164,29 @@ class ManifestEntry:
     ciphers: str
 
 
-class ServerFarm:
-    """All listeners, the accept loop and the handler pool."""
+@dataclass
+class _Tls:
+    """One TLS connection in progress: handshake, then one request, one answer."""
 
-    def __init__(self, count: int, workers: int, cert_dir: Path) -> None:
+    sock: ssl.SSLSocket
+    #: True once the handshake is done (then the request is read)
+    ready: bool = False
+    deadline: float = 0.0
+
+
+class ServerFarm:
+    """All listeners, made once, and the processes that serve them.
+
+    :meth:`serve` forks ``processes`` workers (before any thread exists); worker
+    *k* serves listeners *k*, *k + N*, ... with one non-blocking selector loop
+    and no threads.  The first farm handed TLS to a pool of 128 blocking
+    threads: a third of its CPU went to GIL hand-offs and futex waits
+    (``perf``: finish_task_switch, futex), and at 10,000 targets the farm used
+    more CPU than the scanner it served.  This process keeps standard input,
+    the lifetime and the statistics, which it sums over the workers.
+    """
+
+    def __init__(self, count: int, processes: int, cert_dir: Path) -> None:
         sample_set = samples.generate()
         samples.write(sample_set, cert_dir)
         self.ca_file = cert_dir / samples.ROOT_FILE
@@ -183,12 +209,11 @@ class ServerFarm:
             sock.setblocking(False)
             host = kind.host or hosts[kind.sample]
             self.listeners.append(Listener(kind, sock, sock.getsockname()[1], host, ctx))
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tls")
-        self.selector = selectors.DefaultSelector()
-        self.silent: dict[socket.socket, float] = {}
+        self.processes = max(1, min(processes, len(self.listeners)))
+        #: per worker: connections accepted, silent sockets open (each writes its own slots)
+        self.counters = multiprocessing.RawArray("q", 2 * self.processes)
+        self.workers: list[int] = []
         self.stop = threading.Event()
-        #: connections accepted so far, over all listeners
-        self.accepted = 0
         self._stdin_buffer = b""
 
     def manifest(self) -> dict[str, object]:
@@ -208,65 +233,11 @@ class ServerFarm:
             "address": LOOPBACK,
             "openssl": ssl.OPENSSL_VERSION,
             "triple_des": openssl_can_serve(TRIPLE_DES_CIPHERS),
+            "processes": self.processes,
             "servers": [asdict(e) for e in entries],
         }
 
-    def _handle_tls(self, conn: socket.socket, ctx: ssl.SSLContext) -> None:
-        conn.setblocking(True)
-        conn.settimeout(5)
-        try:
-            with ctx.wrap_socket(conn, server_side=True) as tls:
-                with contextlib.suppress(OSError):
-                    tls.recv(4096)
-                    tls.sendall(RESPONSE)
-        except (OSError, ssl.SSLError, ValueError):
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                conn.close()
-
-    def _accept(self, listener: Listener) -> None:
-        for _ in range(64):  # bounded: let other listeners have a turn
-            try:
-                conn, _ = listener.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return
-            self.accepted += 1
-            behaviour = listener.kind.behaviour
-            if behaviour == "closed":
-                conn.close()
-            elif behaviour == "silent":
-                self._hold(conn)
-            else:
-                assert listener.ctx is not None
-                self.pool.submit(self._handle_tls, conn, listener.ctx)
-
-    def _hold(self, conn: socket.socket) -> None:
-        if len(self.silent) >= MAX_SILENT_SOCKETS:
-            oldest = min(self.silent, key=self.silent.__getitem__)
-            self._drop(oldest)
-        conn.setblocking(False)
-        self.silent[conn] = time.monotonic() + SILENT_HOLD_SECONDS
-        self.selector.register(conn, selectors.EVENT_READ, None)
-
-    def _drop(self, conn: socket.socket) -> None:
-        self.silent.pop(conn, None)
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.unregister(conn)
-        with contextlib.suppress(OSError):
-            conn.close()
-
-    def _silent_readable(self, conn: socket.socket) -> None:
-        try:
-            data = conn.recv(65536)  # read and ignore: never answer
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._drop(conn)
+    # ------------------------------------------------------------ supervisor
 
     def _read_commands(self) -> bool:
         """Handle ``stats PATH`` lines from stdin; False at end of file."""
@@ -282,47 +253,227 @@ class ServerFarm:
         self._stdin_buffer = self._stdin_buffer[-4096:]  # bounded, whatever arrives
         return True
 
+    def stats(self) -> dict[str, float]:
+        """Connections accepted and silent sockets open over all workers, and CPU used.
+
+        ``cpu_s`` is this process and every live worker (``/proc``): a parent's
+        own counters do not include children that are still running.
+        """
+        counts = list(self.counters)
+        cpu = sum(process_cpu_s(pid) for pid in [os.getpid(), *self.workers])
+        return {
+            "accepted": sum(counts[0::2]),
+            "silent_open": sum(counts[1::2]),
+            "cpu_s": round(cpu, 2),
+        }
+
     def _write_stats(self, path: Path) -> None:
-        stats = {"accepted": self.accepted, "silent_open": len(self.silent)}
         partial = path.with_suffix(".tmp")
         with contextlib.suppress(OSError):
-            partial.write_text(json.dumps(stats), encoding="utf-8")
+            partial.write_text(json.dumps(self.stats()), encoding="utf-8")
             partial.replace(path)
 
     def serve(self, deadline: float, watch_stdin: bool) -> str:
-        """Serve until stdin closes, :attr:`stop` is set or ``deadline``; return why."""
-        for listener in self.listeners:
-            self.selector.register(listener.sock, selectors.EVENT_READ, listener)
+        """Fork the workers, then wait for stdin to close, :attr:`stop` or ``deadline``."""
+        read_end, write_end = os.pipe()  # workers stop when this process is gone
+        for index in range(self.processes):
+            pid = os.fork()
+            if pid == 0:  # worker
+                os.close(write_end)
+                code = 1
+                try:
+                    _Worker(self, index, read_end).run()
+                    code = 0
+                finally:
+                    os._exit(code)
+            self.workers.append(pid)
+        os.close(read_end)
+        self._life_line = write_end
+        selector = selectors.DefaultSelector()
         if watch_stdin:
-            self.selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
+            selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
         reason = "lifetime"
         while not self.stop.is_set():
             now = time.monotonic()
             if now >= deadline:
                 break
-            for key, _ in self.selector.select(timeout=min(0.5, deadline - now)):
-                if key.data == "stdin":
-                    if not self._read_commands():
-                        self.stop.set()
-                        reason = "stdin closed"
-                elif isinstance(key.data, Listener):
-                    self._accept(key.data)
-                else:
-                    self._silent_readable(key.fileobj)  # type: ignore[arg-type]
-            expired = [c for c, until in self.silent.items() if until <= now]
-            for conn in expired:
-                self._drop(conn)
+            if not selector.get_map():
+                self.stop.wait(min(0.5, deadline - now))
+                continue
+            for key, _ in selector.select(timeout=min(0.5, deadline - now)):
+                if key.data == "stdin" and not self._read_commands():
+                    self.stop.set()
+                    reason = "stdin closed"
         if self.stop.is_set() and reason == "lifetime":
             reason = "signal"
+        selector.close()
         return reason
 
     def close(self) -> None:
-        for conn in list(self.silent):
-            self._drop(conn)
+        """Stop the workers (closing their life line), reap them, close the listeners."""
+        with contextlib.suppress(AttributeError, OSError):
+            os.close(self._life_line)
+        for pid in self.workers:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in self.workers:
+            with contextlib.suppress(OSError):
+                os.waitpid(pid, 0)
+        self.workers.clear()
         for listener in self.listeners:
             with contextlib.suppress(OSError):
                 listener.sock.close()
-        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Worker:
+    """One worker process: a share of the listeners and one selector loop."""
+
+    def __init__(self, farm: ServerFarm, index: int, life_line: int) -> None:
+        self.index = index
+        self.counters = farm.counters
+        self.listeners = farm.listeners[index :: farm.processes]
+        self.selector = selectors.DefaultSelector()
+        self.silent: dict[socket.socket, float] = {}
+        self.tls: dict[ssl.SSLSocket, _Tls] = {}
+        self.stop = False
+        self.life_line = life_line
+        mine = {id(listener) for listener in self.listeners}
+        for listener in farm.listeners:
+            if id(listener) not in mine:
+                listener.sock.close()  # another worker's
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        for listener in self.listeners:
+            self.selector.register(listener.sock, selectors.EVENT_READ, listener)
+        self.selector.register(self.life_line, selectors.EVENT_READ, "life")
+        next_sweep = time.monotonic() + 0.5
+        while not self.stop:
+            for key, _ in self.selector.select(timeout=0.5):
+                data = key.data
+                if isinstance(data, _Tls):
+                    self._step(data)
+                elif isinstance(data, Listener):
+                    self._accept(data)
+                elif data == "life":
+                    self.stop = True  # the supervisor is gone or closed the line
+                else:
+                    self._silent_readable(key.fileobj)  # type: ignore[arg-type]
+            now = time.monotonic()
+            if now >= next_sweep:
+                self._sweep(now)
+                next_sweep = now + 0.5
+        for conn in list(self.silent):
+            self._drop(conn)
+        for state in list(self.tls.values()):
+            self._finish(state)
+
+    def _on_signal(self, *_: object) -> None:
+        self.stop = True
+
+    def _accept(self, listener: Listener) -> None:
+        for _ in range(64):  # bounded: let other listeners have a turn
+            try:
+                conn, _ = listener.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            self.counters[2 * self.index] += 1
+            behaviour = listener.kind.behaviour
+            if behaviour == "closed":
+                conn.close()
+            elif behaviour == "silent":
+                self._hold(conn)
+            else:
+                assert listener.ctx is not None
+                self._start_tls(conn, listener.ctx)
+
+    def _start_tls(self, conn: socket.socket, ctx: ssl.SSLContext) -> None:
+        conn.setblocking(False)
+        try:
+            tls = ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        except (OSError, ValueError):
+            with contextlib.suppress(OSError):
+                conn.close()
+            return
+        state = _Tls(tls)
+        self.tls[tls] = state
+        self.selector.register(tls, selectors.EVENT_READ, state)
+        self._step(state)  # the client's hello is often there already
+
+    def _step(self, state: _Tls) -> None:
+        """Advance one connection as far as it goes without blocking.
+
+        The same as a blocking handler would do: handshake, read one request
+        (up to 4 KiB, or end of stream), send :data:`RESPONSE`, close; any
+        error closes.  5 s without progress closes too (:meth:`_sweep`).
+        """
+        tls = state.sock
+        state.deadline = time.monotonic() + HANDLER_TIMEOUT_S
+        try:
+            if not state.ready:
+                tls.do_handshake()
+                state.ready = True
+            tls.recv(4096)
+        except ssl.SSLWantReadError:
+            self._wait(state, selectors.EVENT_READ)
+            return
+        except ssl.SSLWantWriteError:
+            self._wait(state, selectors.EVENT_WRITE)
+            return
+        except (OSError, ValueError):
+            self._finish(state)
+            return
+        with contextlib.suppress(OSError, ValueError):
+            tls.send(RESPONSE)  # tiny: fits the empty send buffer
+        self._finish(state)
+
+    def _wait(self, state: _Tls, events: int) -> None:
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            if self.selector.get_key(state.sock).events != events:
+                self.selector.modify(state.sock, events, state)
+
+    def _finish(self, state: _Tls) -> None:
+        self.tls.pop(state.sock, None)
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(state.sock)
+        with contextlib.suppress(OSError):
+            state.sock.close()
+
+    def _sweep(self, now: float) -> None:
+        for state in [s for s in self.tls.values() if s.deadline <= now]:
+            self._finish(state)
+        for conn in [c for c, until in self.silent.items() if until <= now]:
+            self._drop(conn)
+
+    def _hold(self, conn: socket.socket) -> None:
+        if len(self.silent) >= MAX_SILENT_SOCKETS:
+            oldest = min(self.silent, key=self.silent.__getitem__)
+            self._drop(oldest)
+        conn.setblocking(False)
+        self.silent[conn] = time.monotonic() + SILENT_HOLD_SECONDS
+        self.selector.register(conn, selectors.EVENT_READ, None)
+        self.counters[2 * self.index + 1] = len(self.silent)
+
+    def _drop(self, conn: socket.socket) -> None:
+        self.silent.pop(conn, None)
+        self.counters[2 * self.index + 1] = len(self.silent)
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(conn)
+        with contextlib.suppress(OSError):
+            conn.close()
+
+    def _silent_readable(self, conn: socket.socket) -> None:
+        try:
+            data = conn.recv(65536)  # read and ignore: never answer
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(conn)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -330,19 +481,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", type=int, default=200, help="listeners to open (1-5000)")
     parser.add_argument("--manifest", type=Path, required=True, help="where to write the JSON")
     parser.add_argument("--lifetime", type=float, default=3600.0, help="stop after N seconds")
-    parser.add_argument("--workers", type=int, default=128, help="TLS handler threads")
+    parser.add_argument(
+        "--processes", type=int, default=2, help="worker processes sharing the listeners (1-64)"
+    )
     parser.add_argument(
         "--no-stdin", action="store_true", help="do not stop when standard input closes"
     )
     args = parser.parse_args(argv)
     if not 1 <= args.servers <= 5000:
         parser.error(f"--servers {args.servers}: choose 1-5000")
-    if not 1 <= args.workers <= 1024:
-        parser.error(f"--workers {args.workers}: choose 1-1024")
+    if not 1 <= args.processes <= 64:
+        parser.error(f"--processes {args.processes}: choose 1-64")
     if args.lifetime <= 0:
         parser.error("--lifetime must be positive")
     with tempfile.TemporaryDirectory(prefix="certcheck-bench-certs-") as tmp:
-        farm = ServerFarm(args.servers, args.workers, Path(tmp))
+        farm = ServerFarm(args.servers, args.processes, Path(tmp))
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: farm.stop.set())
         partial = args.manifest.with_suffix(".tmp")
