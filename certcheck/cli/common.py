@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
+from certcheck.cli.consoles import LazyConsole
 from certcheck.core.times import parse_instant
-from certcheck.report.safetext import SafeConsole
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 every target compliant at --fail-on; 1 at least one finding at or "
@@ -23,8 +23,9 @@ EXIT_CODES_HELP = (
     "alerts: certcheck monitor --help)."
 )
 
-out = SafeConsole()
-err = SafeConsole(stderr=True, soft_wrap=True)
+#: standard output and standard error (SafeConsoles, made when first used)
+out = LazyConsole()
+err = LazyConsole(stderr=True, soft_wrap=True)
 
 
 class UsageProblem(Exception):

@@ -10,7 +10,6 @@ from certcheck.cli.settings import report_files
 from certcheck.evaluate import Policy
 from certcheck.model import TargetResult
 from certcheck.pipeline import exit_code
-from certcheck.report import console as console_report
 from certcheck.report import jsondoc
 from certcheck.report.nagios import nagios_line
 from certcheck.report.outputs import OutputError, ReportFiles, write_reports
@@ -57,6 +56,8 @@ def emit(
             out.print(line, markup=False, soft_wrap=True)
         return plugin_code if not interrupted else code
     if not files.to_stdout:
+        from certcheck.report import console as console_report  # rich: only for the table
+
         console_report.print_results(results, out, verbose, clients, files.lang)
         console_report.print_totals(results, out, now, files.lang)
     return code

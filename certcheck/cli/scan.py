@@ -250,9 +250,7 @@ def _log_ticker(total: int) -> Callable[[], None]:
         rate = done / max(now - started, 1e-6)
         left = (total - done) / rate if rate else 0.0
         eta = f", ETA {int(left // 60)}m{int(left % 60):02d}s" if done < total else ""
-        err.print(
-            f"certcheck: {done} of {total} target(s) done, {rate:.1f}/s{eta}", markup=False
-        )
+        err.line(f"certcheck: {done} of {total} target(s) done, {rate:.1f}/s{eta}")
 
     return tick
 
@@ -269,5 +267,5 @@ def _progress(total: int, quiet: bool = False) -> Iterator[Callable[[], None]]:
         return
     from certcheck.cli.progress import progress_bar  # rich.progress: only on a terminal
 
-    with progress_bar(total, err) as advance:
+    with progress_bar(total, err.console) as advance:
         yield advance
