@@ -4,8 +4,8 @@
 
 Runs the CLI exactly as the ``certcheck`` executable would, with tracemalloc
 on, and takes one snapshot when the scan hands its results to the reports
-(``certcheck.cli.emit.emit``): every fact and result of the run is alive then,
-which is the scan's high-water mark.  Writes the traced total, the peak and
+(``emit`` as ``certcheck.cli.scan`` calls it): what the run still holds at its
+end (a streamed ``--jsonl`` scan keeps counts, not results).  Writes the traced total, the peak and
 the top allocation sites (by file and by line) to OUTPUT.json.  tracemalloc
 makes the scan several times slower; use it for the shape, not for timing.
 """
@@ -50,9 +50,10 @@ def main() -> int:
     sys.argv = ["certcheck", *sys.argv[2:]]
     tracemalloc.start(FRAMES)
     from certcheck import cli
+    from certcheck.cli import scan as scan_command  # the module `certcheck scan` runs
 
     report: dict[str, Any] = {}
-    original = cli._emit
+    original = scan_command.emit
 
     def emit_with_snapshot(results: list[Any], **kwargs: Any) -> int:
         everything = tracemalloc.take_snapshot().filter_traces(
@@ -74,7 +75,7 @@ def main() -> int:
         )
         return original(results, **kwargs)
 
-    cli._emit = emit_with_snapshot  # type: ignore[assignment]
+    scan_command.emit = emit_with_snapshot  # type: ignore[assignment]
     try:
         cli.main()
     except SystemExit as done:

@@ -326,6 +326,14 @@ def _profile(profile: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _farm(settings: dict[str, Any]) -> str:
+    """How the servers ran: one threaded process before 2026-12-05, worker processes since."""
+    processes = settings.get("server_processes")
+    if processes is None:
+        return "one process (128 handler threads)"
+    return f"{processes} single-threaded worker process{'es' if processes != 1 else ''}"
+
+
 def render(document: dict[str, Any]) -> str:
     settings = document["settings"]
     kinds = ", ".join(f"{k} {n}" for k, n in settings["kinds"].items())
@@ -339,7 +347,7 @@ def render(document: dict[str, Any]) -> str:
         document["command"],
         "```",
         "",
-        f"Servers: {settings['servers']} listeners on 127.0.0.1 in one process ({kinds}); "
+        f"Servers: {settings['servers']} listeners on 127.0.0.1 in {_farm(settings)} ({kinds}); "
         f"3DES actually served: {settings['triple_des_served']}. Per-connection timeout "
         f"{settings['timeout_s']} s; both tools at most {settings['connections_per_server']} "
         "connections per server.",

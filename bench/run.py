@@ -704,6 +704,7 @@ def main(argv: list[str] | None = None) -> int:
             "connections_per_server": tools.SSLYZE_CONNECTIONS_PER_SERVER,
             "certcheck_options_seen": sorted(options),
             "triple_des_served": servers.manifest.get("triple_des"),
+            "server_processes": servers.manifest.get("processes", 1),
             "kinds": _kind_counts(servers.manifest),
             "testssl_subset": None if args.skip_testssl else args.testssl_subset,
         },
