@@ -13,12 +13,13 @@ makes the scan several times slower; use it for the shape, not for timing.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
-FRAMES = 8
+FRAMES = int(os.environ.get("MEMPROFILE_FRAMES", "8"))  # tests use 1: faster
 TOP = 15
 IMPORT_FILES = ("<frozen importlib._bootstrap_external>", "<frozen importlib._bootstrap>")
 

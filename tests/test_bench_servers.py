@@ -67,6 +67,15 @@ class Farm:
             time.sleep(0.02)
         return json.loads(path.read_text())
 
+    def close(self) -> None:
+        """Stop the farm if it still runs and close our ends of its pipes."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=20)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+
     def client(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=self.manifest["ca_file"])
         return ctx
@@ -76,9 +85,7 @@ class Farm:
 def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
     running = Farm(tmp_path_factory.mktemp("farm"), "--servers", "12", "--processes", "2")
     yield running
-    if running.proc.poll() is None:
-        running.proc.kill()
-        running.proc.wait(timeout=10)
+    running.close()
 
 
 def _children(pid: int) -> list[int]:
@@ -180,6 +187,7 @@ def test_end_of_standard_input_stops_the_farm_and_every_worker(tmp_path: Path) -
     assert farm.proc.wait(timeout=20) == 0
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    farm.close()
 
 
 def test_sigterm_stops_the_farm_and_every_worker(tmp_path: Path) -> None:
@@ -191,6 +199,7 @@ def test_sigterm_stops_the_farm_and_every_worker(tmp_path: Path) -> None:
     assert b"stopped (signal)" in farm.proc.stdout.read()
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists()
+    farm.close()
 
 
 def test_a_worker_count_out_of_range_is_a_clear_error(tmp_path: Path) -> None:
