@@ -273,8 +273,8 @@ class ServerFarm:
             partial.write_text(json.dumps(self.stats()), encoding="utf-8")
             partial.replace(path)
 
-    def serve(self, deadline: float, watch_stdin: bool) -> str:
-        """Fork the workers, then wait for stdin to close, :attr:`stop` or ``deadline``."""
+    def start_workers(self) -> None:
+        """Fork the workers (before the manifest is written: it says the farm serves)."""
         read_end, write_end = os.pipe()  # workers stop when this process is gone
         for index in range(self.processes):
             pid = os.fork()
@@ -289,6 +289,9 @@ class ServerFarm:
             self.workers.append(pid)
         os.close(read_end)
         self._life_line = write_end
+
+    def serve(self, deadline: float, watch_stdin: bool) -> str:
+        """Wait for stdin to close, :attr:`stop` or ``deadline``; return why."""
         selector = selectors.DefaultSelector()
         if watch_stdin:
             selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
@@ -498,10 +501,11 @@ def main(argv: list[str] | None = None) -> int:
         farm = ServerFarm(args.servers, args.processes, Path(tmp))
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: farm.stop.set())
-        partial = args.manifest.with_suffix(".tmp")
-        partial.write_text(json.dumps(farm.manifest(), indent=1), encoding="utf-8")
-        partial.replace(args.manifest)  # appears whole: the parent polls for it
         try:
+            farm.start_workers()
+            partial = args.manifest.with_suffix(".tmp")
+            partial.write_text(json.dumps(farm.manifest(), indent=1), encoding="utf-8")
+            partial.replace(args.manifest)  # appears whole: the parent polls for it
             reason = farm.serve(time.monotonic() + args.lifetime, watch_stdin=not args.no_stdin)
         finally:
             farm.close()
