@@ -34,7 +34,12 @@ from certcheck.probe.ciphers import ciphers_plan
 from certcheck.probe.context import ScanContext
 from certcheck.probe.driver import Await, Plan, Together, run
 from certcheck.probe.flight import default_leaf_plan, plaintext_chain_plan, tls_scts
-from certcheck.probe.handshake import HandshakeResult, ProbeError, classify_os_error, handshake
+from certcheck.probe.handshake import (
+    HandshakeResult,
+    ProbeError,
+    classify_os_error,
+    handshake_plan,
+)
 from certcheck.probe.hello import HelloAnswer, versions_plan
 from certcheck.probe.sslv2 import sslv2_plan
 
@@ -160,27 +165,18 @@ def probe_plan(
         )
         facts.timings_ms["dns"] = round((time.monotonic() - started) * 1000, 1)
         facts.address = address[0]
-        # The real handshake (blocking pyOpenSSL) runs on a worker thread beside the raw
-        # probes, which the driver runs (certcheck/probe/driver.py); it asks for its slot first.
-        real = blocking_pool().submit(handshake, address, target.sni, timeout, budget)
-        # Four version probes + the handshake fit in the default limit of five, so a
-        # silent server costs one timeout; SSLv3 only asks a server that answered.
-        answers = yield from versions_plan(address, target.sni, timeout, _FIRST_ROUND, budget)
-        if any(a.accepted is not None for a in answers.values()):
-            answers.update(
-                (yield from versions_plan(address, target.sni, timeout, ["SSLv3"], budget))
+        # The real handshake runs beside the raw probes on the same driver and asks for
+        # its slot first: four version probes + the handshake fit in the default limit of
+        # five, so a silent server costs one timeout.
+        real, answers = yield Together(
+            (
+                _outcome(handshake_plan(address, target.sni, timeout, budget)),
+                _raw_plan(facts, address, timeout, budget),
             )
+        )
         try:
-            yield from _raw_facts(facts, address, answers, timeout, budget)
-        except Exception as exc:  # noqa: BLE001 - the chain and versions still count
-            facts.protocol_errors["enumeration"] = f"unexpected failure: {exc!r}"
-        try:
-            _handshake_facts(facts, (yield Await(real)))
+            _handshake_facts(facts, real.take())
         except ProbeError as exc:
-            # The future holds exc, exc's traceback holds this frame: without this the
-            # failed handshake (its frames, SSL connection and socket) waited for a full
-            # garbage collection, which a long scan makes rare (memory grew with it).
-            real = None
             # OpenSSL may refuse what the server speaks (SSLv3, RC4/3DES only):
             # TLS <= 1.2 sends its chain in the clear, so read it raw instead.
             raw = exc.error.kind in ("tls_alert", "reset")
@@ -203,6 +199,48 @@ def probe_plan(
         # The real handshake is the stronger evidence for the version it used.
         facts.protocols[facts.negotiated_protocol] = True
     return facts
+
+
+class _Outcome:
+    """A handshake's result or its ProbeError, held so that a failed handshake does not
+    end the plans run beside it (a :class:`Together` passes the first error on)."""
+
+    def __init__(self, result: HandshakeResult | None, error: ProbeError | None) -> None:
+        self.result = result
+        self.error = error
+
+    def take(self) -> HandshakeResult:
+        """The result, or the error raised, and let go of: an exception kept in a frame
+        its own traceback holds is a cycle, and a long scan's memory grew with them."""
+        if self.error is None:
+            assert self.result is not None
+            return self.result
+        try:
+            raise self.error
+        finally:
+            self.error = None
+
+
+def _outcome(plan: Plan[HandshakeResult]) -> Plan[_Outcome]:
+    try:
+        return _Outcome((yield from plan), None)
+    except ProbeError as exc:
+        return _Outcome(None, exc)
+
+
+def _raw_plan(
+    facts: ServerFacts, address: tuple, timeout: float, budget: ConnectionBudget
+) -> Plan[dict[str, HelloAnswer]]:
+    """The version probes (SSLv3 only of a server that answered), then enumeration."""
+    sni = facts.target.sni
+    answers = yield from versions_plan(address, sni, timeout, _FIRST_ROUND, budget)
+    if any(a.accepted is not None for a in answers.values()):
+        answers.update((yield from versions_plan(address, sni, timeout, ["SSLv3"], budget)))
+    try:
+        yield from _raw_facts(facts, address, answers, timeout, budget)
+    except Exception as exc:  # noqa: BLE001 - the chain and versions still count
+        facts.protocol_errors["enumeration"] = f"unexpected failure: {exc!r}"
+    return answers
 
 
 def _raw_chain(

@@ -30,7 +30,7 @@ from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
 from certcheck.probe.budget import BudgetExhausted, ConnectionBudget
-from certcheck.probe.reactor import Exchange, ExchangeLoop, Job, numeric_address
+from certcheck.probe.reactor import Exchange, ExchangeLoop, Job, Reply, numeric_address
 
 T = TypeVar("T")
 
@@ -52,7 +52,7 @@ class Ask(NamedTuple):
     address: tuple
     payload: bytes
     timeout: float
-    done: Callable[[bytes], bool]
+    done: Callable[[bytes], bool | Reply]
     max_read: int
     budget: ConnectionBudget | None = None
 
@@ -314,7 +314,10 @@ class Driver:
         if job.error is not None:
             self._ready.append((task, None, job.error))
         else:
-            answer = Exchange(job.data, job.stop, job.why, job.connect_error)
+            answer = Exchange(
+                job.data, job.stop, job.why, job.connect_error, job.errno,
+                job.started_at, job.connected_at,
+            )  # fmt: skip
             self._ready.append((task, answer, None))
 
     def _wait(self) -> float:

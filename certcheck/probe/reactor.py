@@ -49,6 +49,21 @@ class Exchange:
     stop: str = "timeout"
     why: str = ""
     connect_error: OSError | None = None
+    #: errno of the socket error that ended a ``reset`` or ``unreachable`` exchange
+    errno: int | None = None
+    #: monotonic instants: the exchange started (its slot granted), the TCP connect completed
+    started_at: float = 0.0
+    connected_at: float = 0.0
+
+
+@dataclass(slots=True)
+class Reply:
+    """What a ``done`` callback may return besides True (finished) or False (read on):
+    bytes to send now, the exchange reading on afterwards, or, with ``last``, ending once
+    they are sent.  A dialogue such as a TLS handshake runs as one exchange this way."""
+
+    data: bytes
+    last: bool = False
 
 
 @lru_cache(maxsize=4096)
@@ -136,7 +151,7 @@ class Job:
     sockaddr: tuple
     payload: bytes
     deadline: float
-    done: Callable[[bytes], bool]
+    done: Callable[[bytes], bool | Reply]
     max_read: int
     on_close: Callable[[Job], None]
     sock: socket.socket | None = None
@@ -149,6 +164,11 @@ class Job:
     error: BaseException | None = None  # raised by ``done``: re-raised in the caller
     linger_until: float = 0.0
     drained: int = 0
+    #: the payload being sent is the last (a final :class:`Reply`): then the talk ends
+    final: bool = False
+    errno: int | None = None
+    started_at: float = 0.0
+    connected_at: float = 0.0
 
 
 class ExchangeLoop:
@@ -221,6 +241,7 @@ class ExchangeLoop:
     def start(self, job: Job) -> None:
         self._jobs.add(job)
         self._time(job, job.deadline)
+        job.started_at = time.monotonic()
         try:
             sock = socket.socket(job.family, _NONBLOCKING_STREAM)
         except OSError as exc:
@@ -242,6 +263,7 @@ class ExchangeLoop:
             # the answer (one epoll change and one event fewer per connection).
             self._poller.register(sock.fileno(), False, job)
             job.state = "sending"
+            job.connected_at = time.monotonic()
             self._send(job, watching_read=True)
             return
         self._poller.register(sock.fileno(), True, job)
@@ -267,6 +289,7 @@ class ExchangeLoop:
             self._close(job)
             return
         job.state = "sending"
+        job.connected_at = time.monotonic()
         self._send(job)
 
     def _send(self, job: Job, watching_read: bool = False) -> None:
@@ -283,6 +306,12 @@ class ExchangeLoop:
             self._talk_error(job, exc)
             return
         if job.sent >= len(job.payload):
+            if job.final:  # the last words of a dialogue: end the talk
+                if watching_read:
+                    job.state = "reading"  # (registered for reading: nothing to change)
+                job.stop = "done"
+                self._end_talk(job)
+                return
             job.state = "reading"
             if not watching_read:
                 self._poller.want(job.sock.fileno(), False)
@@ -310,6 +339,13 @@ class ExchangeLoop:
             job.stop = "error"
             self._end_talk(job)
             return
+        if isinstance(finished, Reply):
+            if finished.data:
+                job.payload, job.sent, job.final = finished.data, 0, finished.last
+                job.state = "sending"
+                self._send(job, watching_read=True)
+                return
+            finished = finished.last
         if finished:
             job.stop = "done"
             self._end_talk(job)
@@ -318,6 +354,7 @@ class ExchangeLoop:
             self._end_talk(job)
 
     def _talk_error(self, job: Job, exc: OSError) -> None:
+        job.errno = exc.errno
         if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
             job.stop = "reset"
             self._close(job)

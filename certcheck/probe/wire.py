@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 from certcheck.probe.budget import ConnectionBudget
 from certcheck.probe.driver import Ask, Plan, run
-from certcheck.probe.reactor import LINGER_SECONDS, Exchange
+from certcheck.probe.reactor import LINGER_SECONDS, Exchange, Reply
 
-__all__ = ["Exchange", "ask", "close_politely", "exchange"]
+__all__ = ["Exchange", "Reply", "ask", "close_politely", "exchange"]
 
 
 def close_politely(sock: socket.socket, wait: bool = True) -> None:
@@ -47,7 +47,7 @@ def ask(
     address: tuple,
     payload: bytes,
     timeout: float,
-    done: Callable[[bytes], bool],
+    done: Callable[[bytes], bool | Reply],
     max_read: int,
     budget: ConnectionBudget | None = None,
 ) -> Plan[Exchange]:
@@ -60,7 +60,7 @@ def exchange(
     address: tuple,
     payload: bytes,
     timeout: float,
-    done: Callable[[bytes], bool],
+    done: Callable[[bytes], bool | Reply],
     max_read: int,
     budget: ConnectionBudget | None = None,
 ) -> Exchange:

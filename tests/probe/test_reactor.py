@@ -7,6 +7,8 @@ connection; and many exchanges at once from many threads.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import socket
 import struct
 import threading
@@ -16,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from certcheck.probe.wire import exchange
+from certcheck.probe.wire import Reply, exchange
 
 
 def _serve(handle: Callable[[socket.socket], None]) -> Iterator[tuple[str, int]]:
@@ -44,6 +46,9 @@ def _serve(handle: Callable[[socket.socket], None]) -> Iterator[tuple[str, int]]
         stop.set()
         thread.join(2)
         listener.close()
+
+
+_serving = contextlib.contextmanager(_serve)
 
 
 def _run(handle: Callable[[socket.socket], None], conn: socket.socket) -> None:
@@ -168,3 +173,57 @@ def test_a_payload_larger_than_the_socket_buffers_is_sent_whole(server) -> None:
     when it cannot finish, the loop must watch for writability to send the rest."""
     result = exchange(server, b"p" * (8 << 20), 10.0, lambda data: data == b"ok", 1 << 16)
     assert (result.stop, result.data) == ("done", b"ok")
+
+
+def _dialogue(conn: socket.socket) -> None:
+    """Answers 'ping N' with 'pong N' until 'bye', then reads to the end of the stream."""
+    buffered = b""
+    while True:
+        chunk = conn.recv(1 << 20)
+        if not chunk:
+            return
+        buffered += chunk
+        while b"\n" in buffered:
+            line, buffered = buffered.split(b"\n", 1)
+            if line == b"bye":
+                conn.sendall(b"seen bye\n")
+                while conn.recv(1 << 20):
+                    pass
+                conn.sendall(b"never read")
+                return
+            conn.sendall(b"pong" + line[4:] + b"\n")
+
+
+def test_a_reply_continues_the_exchange_and_a_last_reply_ends_it() -> None:
+    heard: list[bytes] = []
+
+    def talk(data: bytes) -> bool | Reply:
+        lines = data.split(b"\n")[:-1]
+        if len(lines) > len(heard):
+            heard.extend(lines[len(heard) :])
+            if len(heard) < 3:
+                return Reply(b"ping %d\n" % len(heard))
+            big = b"x" * (4 << 20)  # larger than the socket buffers: sent in parts
+            return Reply(b"ping " + big + b"\nbye\n", last=True)
+        return False
+
+    with _serving(_dialogue) as address:
+        result = exchange(address, b"ping 0\n", 10.0, talk, 1 << 16)
+    assert result.stop == "done"
+    assert heard == [b"pong 0", b"pong 1", b"pong 2"]
+    assert result.data == b"pong 0\npong 1\npong 2\n"  # the last reply is not waited for
+    assert result.connected_at >= result.started_at > 0
+
+
+@pytest.mark.parametrize("server", [_echo_twice], indirect=True)
+def test_a_last_reply_with_nothing_to_send_ends_at_once(server) -> None:
+    result = exchange(server, b"abcd", 5.0, lambda data: Reply(b"", last=True), 1 << 16)
+    assert result.stop == "done"
+    assert result.data.startswith(b"ab")
+
+
+def test_a_reset_names_its_errno() -> None:
+    with _serving(_reset) as address:
+        result = exchange(address, b"hello", 5.0, lambda data: False, 1 << 16)
+    assert result.stop == "reset"
+    assert result.errno == errno.ECONNRESET
