@@ -129,7 +129,7 @@ def _table(document: dict[str, Any]) -> list[str]:
         m = run["measurement"]
         exit_text = "killed (time limit)" if m["timed_out"] else str(m["returncode"])
         subset = SUBSETS.get(run["subset"], run["subset"])
-        rss = f"{m['peak_rss_mib']}"
+        rss = f"{peak_mib(run)}"  # VmHWM: ru_maxrss reads run.py's size after a while
         if run["tool"] in POOLED and run.get("tree_largest_mib"):
             rss = f"{run['tree_largest_mib']}*"
         rows.append(
@@ -141,9 +141,10 @@ def _table(document: dict[str, Any]) -> list[str]:
     if any(run["tool"] in POOLED for run in document["runs"]):
         rows += [
             "",
-            "\\* sslscan, testssl.sh: one process per target; peak RSS of the largest one "
-            "(VmHWM, sampled), as in the side-by-side table (the pool's `ru_maxrss` starts at "
-            "`run.py`'s own size). CPU is the whole process tree's.",
+            "Peak RSS is the tool's own high-water mark (VmHWM, sampled), not `ru_maxrss`, "
+            "which Linux starts at the size of the `run.py` that forked it. "
+            "\\* sslscan, testssl.sh: one process per target; the largest one's. CPU is "
+            "the whole process tree's.",
         ]
     return rows
 

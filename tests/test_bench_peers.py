@@ -401,3 +401,13 @@ def test_scale_runs_resolve_one_wildcard_per_listener_and_the_scan_accepts_them(
         wildcards=True, **common,
     )  # fmt: skip
     assert old.count("--resolve") == 10
+
+
+def test_the_run_table_shows_each_tools_own_peak_not_ru_maxrss() -> None:
+    scale = _run("certcheck", "scale", 1000, 14.0, tree_largest_mib=53.5)
+    scale["measurement"]["peak_rss_mib"] = 166.1  # run.py's size by then
+    pooled = _run("sslscan", "all", 200, 64.0, tree_largest_mib=7.4)
+    rows = results_md._table({"runs": [scale, pooled]})
+    certcheck_row = next(r for r in rows if r.startswith("| certcheck"))
+    assert "| 53.5 |" in certcheck_row and "166.1" not in certcheck_row
+    assert "| 7.4* |" in next(r for r in rows if r.startswith("| sslscan"))
