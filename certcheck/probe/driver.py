@@ -55,6 +55,8 @@ class Ask(NamedTuple):
     done: Callable[[bytes], bool | Reply]
     max_read: int
     budget: ConnectionBudget | None = None
+    #: ``done`` gets each read's new bytes only, and the Exchange's ``data`` stays empty
+    stream: bool = False
 
 
 @dataclass(frozen=True)
@@ -301,7 +303,7 @@ class Driver:
             deadline = min(deadline, ask.budget.deadline)
         job = Job(
             family, sockaddr, ask.payload, deadline, ask.done, ask.max_read,
-            on_close=partial(self._closed, task, ask.budget),
+            on_close=partial(self._closed, task, ask.budget), stream=ask.stream,
         )  # fmt: skip
         if start > time.monotonic():
             self._scheduled.append((start, job))

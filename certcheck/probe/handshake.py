@@ -147,7 +147,7 @@ def handshake_plan(
     """
     client = _Client(sni)
     answer: Exchange = yield Ask(
-        address, client.hello, timeout, client.answer, MAX_HANDSHAKE_BYTES, budget
+        address, client.hello, timeout, client.answer, MAX_HANDSHAKE_BYTES, budget, stream=True
     )
     if answer.stop == "done" and client.error is None:
         return client.result(answer)
@@ -188,7 +188,6 @@ class _Client:
         self.staples: list[bytes] = []
         self.error: ScanError | None = None
         self.finished_at = 0.0
-        self._fed = 0
         conn = self.conn = SSL.Connection(_context(), None)
         conn.set_app_data(self.staples)
         if sni:
@@ -225,15 +224,14 @@ class _Client:
             out += chunk
 
     def answer(self, data: bytes) -> bool | Reply:
-        """The reactor's ``done``: feed the new bytes, say what to send back."""
+        """The reactor's ``done`` (streamed): feed the new bytes, say what to send back."""
         if self.error is not None or self.finished_at:
             return True
         try:
-            self.conn.bio_write(data[self._fed :])
+            self.conn.bio_write(data)
         except SSL.Error as exc:
             self.error = _classify_ssl_error(exc)
             return Reply(self._written(), last=True)
-        self._fed = len(data)
         if self._advance():
             last = self._written()  # TLS 1.2: nothing; TLS 1.3: the client's Finished
             with contextlib.suppress(SSL.Error):

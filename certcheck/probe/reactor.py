@@ -166,6 +166,10 @@ class Job:
     drained: int = 0
     #: the payload being sent is the last (a final :class:`Reply`): then the talk ends
     final: bool = False
+    #: ``done`` gets each read's bytes, not all so far, and nothing is kept in ``data``
+    #: (a dialogue's parser consumes them: no quadratic re-reading of a trickled flight)
+    stream: bool = False
+    received: int = 0
     errno: int | None = None
     started_at: float = 0.0
     connected_at: float = 0.0
@@ -320,8 +324,9 @@ class ExchangeLoop:
 
     def _read(self, job: Job) -> None:
         assert job.sock is not None
+        received = job.received if job.stream else len(job.data)
         try:
-            size = job.sock.recv_into(self._buffer, min(65536, job.max_read - len(job.data)))
+            size = job.sock.recv_into(self._buffer, min(65536, job.max_read - received))
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -331,9 +336,14 @@ class ExchangeLoop:
             job.stop = "closed"
             self._end_talk(job)
             return
-        job.data += self._buffer[:size]
+        received += size
         try:
-            finished = job.done(job.data)
+            if job.stream:
+                job.received = received
+                finished = job.done(bytes(self._buffer[:size]))
+            else:
+                job.data += self._buffer[:size]
+                finished = job.done(job.data)
         except BaseException as exc:  # noqa: BLE001 - the caller's parser: re-raised there
             job.error = exc
             job.stop = "error"
@@ -349,7 +359,7 @@ class ExchangeLoop:
         if finished:
             job.stop = "done"
             self._end_talk(job)
-        elif len(job.data) >= job.max_read:
+        elif received >= job.max_read:
             job.stop = "full"
             self._end_talk(job)
 

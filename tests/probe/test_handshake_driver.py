@@ -132,3 +132,61 @@ def test_a_scans_handshake_runs_on_the_driver_thread_not_on_a_worker() -> None:
     protocol, chain, workers = done.stdout.split()
     assert protocol == "TLSv1.3" and int(chain) == 1
     assert workers == "0"  # an IP literal needs no DNS thread, the handshake none either
+
+
+@contextmanager
+def trickling_proxy(backend: int) -> Iterator[int]:
+    """Forwards to ``backend``, handing the server's bytes on one at a time."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def pump(source: socket.socket, sink: socket.socket, trickle: bool) -> None:
+        try:
+            while chunk := source.recv(65536):
+                if not trickle:
+                    sink.sendall(chunk)
+                    continue
+                for index in range(len(chunk)):
+                    sink.sendall(chunk[index : index + 1])
+                    stop.wait(0.0002)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            upstream = socket.create_connection(("127.0.0.1", backend))
+            threading.Thread(target=pump, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=pump, args=(upstream, client, True), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def test_a_server_flight_trickled_byte_by_byte_still_completes() -> None:
+    """The handshake's parser gets each read's new bytes (``stream``): a flight that
+    arrives in a thousand pieces is fed to OpenSSL piece by piece, not re-read whole."""
+    seen: list[str] = []
+    with tls_server(ssl.TLSVersion.TLSv1_2, seen) as port, trickling_proxy(port) as slow:
+        result = handshake(("127.0.0.1", slow), "tls.example.test", 20.0)
+    assert result.protocol == "TLSv1.2"
+    assert len(result.chain) == 1

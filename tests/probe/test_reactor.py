@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from certcheck.probe.driver import Ask, run
 from certcheck.probe.wire import Reply, exchange
 
 
@@ -227,3 +228,37 @@ def test_a_reset_names_its_errno() -> None:
         result = exchange(address, b"hello", 5.0, lambda data: False, 1 << 16)
     assert result.stop == "reset"
     assert result.errno == errno.ECONNRESET
+
+
+def _trickle(conn: socket.socket) -> None:
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    conn.recv(1024)
+    for byte in b"abcdefghij":
+        conn.sendall(bytes([byte]))
+        time.sleep(0.005)
+
+
+def test_a_streamed_exchange_hands_each_read_to_the_parser_and_keeps_nothing() -> None:
+    pieces: list[bytes] = []
+
+    def parse(chunk: bytes) -> bool:
+        pieces.append(chunk)
+        return sum(map(len, pieces)) >= 10
+
+    def plan():
+        return (yield Ask(address, b"go", 5.0, parse, 1 << 16, None, True))
+
+    with _serving(_trickle) as address:
+        result = run(plan())
+    assert result.stop == "done"
+    assert b"".join(pieces) == b"abcdefghij" and len(pieces) > 1
+    assert result.data == b""
+
+
+def test_a_streamed_exchange_still_stops_at_the_byte_cap() -> None:
+    def plan():
+        return (yield Ask(address, b"go", 5.0, lambda chunk: False, 4, None, True))
+
+    with _serving(_trickle) as address:
+        result = run(plan())
+    assert result.stop == "full"
