@@ -18,7 +18,6 @@ import socket
 import ssl
 import struct
 import subprocess
-import threading
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from loopback import serve_each
 
 from certcheck.catalog import load_catalog, load_profiles
 from certcheck.core.tls import named_dh_prime, named_dh_primes
@@ -363,9 +363,6 @@ def dhe_flight(cert_der: bytes, p: int, g: int) -> Callable[[bytes], bytes]:
 @contextlib.contextmanager
 def scripted(handler: Callable[[bytes], bytes]) -> Iterator[int]:
     """A loopback TCP server answering each first client record with ``handler(data)``."""
-    listener = socket.create_server((LOCAL, 0))
-    listener.settimeout(0.1)
-    stop = threading.Event()
 
     def run(conn: socket.socket) -> None:
         with conn, contextlib.suppress(OSError):
@@ -382,22 +379,8 @@ def scripted(handler: Callable[[bytes], bytes]) -> Iterator[int]:
                 while conn.recv(65536):  # until the client hangs up
                     pass
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            threading.Thread(target=run, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        listener.close()
+    with serve_each(run) as port:
+        yield port
 
 
 @pytest.fixture(scope="module")

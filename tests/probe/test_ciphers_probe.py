@@ -27,6 +27,7 @@ import pytest
 import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from loopback import serve_each
 from paths import ROOT
 
 from certcheck.core.tls import (
@@ -554,9 +555,6 @@ class LegacyServer:
 @contextlib.contextmanager
 def scripted(handler: Callable[[bytes], bytes]) -> Iterator[int]:
     """A loopback TCP server answering each first client record with ``handler(data)``."""
-    listener = socket.create_server((LOCAL, 0))
-    listener.settimeout(0.1)
-    stop = threading.Event()
 
     def run(conn: socket.socket) -> None:
         with conn, contextlib.suppress(OSError):
@@ -573,22 +571,8 @@ def scripted(handler: Callable[[bytes], bytes]) -> Iterator[int]:
                 while conn.recv(65536):  # wait for the client to hang up
                     pass
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            threading.Thread(target=run, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        listener.close()
+    with serve_each(run) as port:
+        yield port
 
 
 def tls_only(server: LegacyServer) -> Callable[[bytes], bytes]:

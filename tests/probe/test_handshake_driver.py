@@ -19,48 +19,33 @@ from contextlib import contextmanager
 
 import pytest
 import trustme
+from loopback import serve_each
 
 from certcheck.probe.handshake import ProbeError, handshake
 
 
 @contextmanager
 def tls_server(maximum: ssl.TLSVersion, seen: list[str]) -> Iterator[int]:
-    """One connection at a time; ``seen`` gets how each connection ended."""
+    """One TLS server; ``seen`` gets how each connection ended."""
     ca = trustme.CA()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert("tls.example.test").configure_cert(ctx)
     ctx.maximum_version = maximum
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    stop = threading.Event()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                raw, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            raw.settimeout(5)
-            try:
-                with ctx.wrap_socket(raw, server_side=True, suppress_ragged_eofs=False) as tls:
-                    try:
-                        data = tls.recv(100)
-                        seen.append(f"{tls.version()} close_notify" if data == b"" else "data")
-                    except ssl.SSLEOFError:
-                        seen.append(f"{tls.version()} no close_notify")
-            except (OSError, ssl.SSLError) as exc:
-                seen.append(f"failed: {exc}")
+    def handle(raw: socket.socket) -> None:
+        raw.settimeout(5)
+        try:
+            with ctx.wrap_socket(raw, server_side=True, suppress_ragged_eofs=False) as tls:
+                try:
+                    data = tls.recv(100)
+                    seen.append(f"{tls.version()} close_notify" if data == b"" else "data")
+                except ssl.SSLEOFError:
+                    seen.append(f"{tls.version()} no close_notify")
+        except (OSError, ssl.SSLError) as exc:
+            seen.append(f"failed: {exc}")
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
+    with serve_each(handle) as port:
+        yield port
 
 
 @pytest.mark.parametrize(
@@ -137,8 +122,6 @@ def test_a_scans_handshake_runs_on_the_driver_thread_not_on_a_worker() -> None:
 @contextmanager
 def trickling_proxy(backend: int) -> Iterator[int]:
     """Forwards to ``backend``, handing the server's bytes on one at a time."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
     stop = threading.Event()
 
     def pump(source: socket.socket, sink: socket.socket, trickle: bool) -> None:
@@ -159,27 +142,19 @@ def trickling_proxy(backend: int) -> Iterator[int]:
                 except OSError:
                     pass
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                client, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            upstream = socket.create_connection(("127.0.0.1", backend))
-            threading.Thread(target=pump, args=(client, upstream, False), daemon=True).start()
-            threading.Thread(target=pump, args=(upstream, client, True), daemon=True).start()
+    def handle(client: socket.socket) -> None:
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with socket.create_connection(("127.0.0.1", backend)) as upstream:
+            back = threading.Thread(target=pump, args=(upstream, client, True), daemon=True)
+            back.start()
+            pump(client, upstream, False)
+            back.join(10)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
+    with serve_each(handle) as port:
+        try:
+            yield port
+        finally:
+            stop.set()
 
 
 def test_a_server_flight_trickled_byte_by_byte_still_completes() -> None:

@@ -11,54 +11,23 @@ import contextlib
 import errno
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from loopback import serve_each
 
 from certcheck.probe.driver import Ask, run
 from certcheck.probe.wire import Reply, exchange
 
 
 def _serve(handle: Callable[[socket.socket], None]) -> Iterator[tuple[str, int]]:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=_run, args=(handle, conn), daemon=True).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[:2]
-    finally:
-        stop.set()
-        thread.join(2)
-        listener.close()
+    with serve_each(handle) as port:
+        yield ("127.0.0.1", port)
 
 
 _serving = contextlib.contextmanager(_serve)
-
-
-def _run(handle: Callable[[socket.socket], None], conn: socket.socket) -> None:
-    try:
-        handle(conn)
-    except OSError:
-        pass
-    finally:
-        conn.close()
 
 
 def _echo_twice(conn: socket.socket) -> None:
