@@ -88,8 +88,8 @@ def _resolve(target: Target, timeout: float) -> tuple:
     return infos[0][4][:2]
 
 
-#: Threads for the probe's blocking work (the real handshake in pyOpenSSL, DNS, AIA
-#: fetches) of every target probed at once; made as needed and kept, so no target pays
+#: Threads for the probe's blocking work (DNS lookups, AIA fetches) of every target
+#: probed at once; made as needed and kept, so no target pays
 #: for creating one.  --concurrency is at most 512.
 _BLOCKING_THREADS = 512
 _blocking: tuple[int, ThreadPoolExecutor] | None = None

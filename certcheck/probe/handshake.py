@@ -58,19 +58,6 @@ def classify_os_error(exc: BaseException, what: str) -> ScanError:
     return ScanError("error", f"{what}: {exc}")
 
 
-def connect(address: tuple, timeout: float) -> socket.socket:
-    """Open a TCP connection to a getaddrinfo-style address tuple."""
-    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        sock.connect(address)
-    except BaseException as exc:
-        sock.close()
-        raise ProbeError(classify_os_error(exc, "TCP connect")) from exc
-    return sock
-
-
 @functools.cache
 def _context() -> SSL.Context:
     """The client context of every handshake, made once: OpenSSL 3's SSL_CTX_new costs

@@ -375,7 +375,7 @@ class ExchangeLoop:
 
     def _end_talk(self, job: Job) -> None:
         """Half-close and wait (bounded) for the server's FIN: polite, and --per-host then
-        holds as the server counts too (see certcheck.probe.wire.close_politely)."""
+        holds as the server counts too (see LINGER_SECONDS)."""
         assert job.sock is not None
         try:
             job.sock.shutdown(socket.SHUT_WR)

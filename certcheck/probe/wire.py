@@ -10,37 +10,13 @@ interpret the bytes.
 
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import Callable
 
 from certcheck.probe.budget import ConnectionBudget
 from certcheck.probe.driver import Ask, Plan, run
-from certcheck.probe.reactor import LINGER_SECONDS, Exchange, Reply
+from certcheck.probe.reactor import Exchange, Reply
 
-__all__ = ["Exchange", "Reply", "ask", "close_politely", "exchange"]
-
-
-def close_politely(sock: socket.socket, wait: bool = True) -> None:
-    """Half-close, drain until the server closes too (bounded), then close."""
-    try:
-        if wait:
-            sock.shutdown(socket.SHUT_WR)
-            deadline = time.monotonic() + LINGER_SECONDS
-            drained = 0
-            while drained < 256 * 1024:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                sock.settimeout(remaining)
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                drained += len(chunk)
-    except OSError:
-        pass
-    finally:
-        sock.close()
+__all__ = ["Exchange", "Reply", "ask", "exchange"]
 
 
 def ask(
